@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Shared set-up for scripts/demo.sh and scripts/test.sh: a project virtual
+# environment in .venv with the CPU build of torch and napari-mscgm installed.
+# Usage: source scripts/setup.sh [extras]   (e.g. "testing")
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${MSCGM_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+EXTRAS="${1:-}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "[setup] creating $VENV"
+    "$PY" -m venv "$VENV"
+fi
+# torch is pinned to the CPU wheel: an unpinned torch pulls several GB of CUDA packages.
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+    echo "[setup] installing torch==2.13.0"
+    "$VENV/bin/python" -m pip install -q torch==2.13.0
+fi
+SPEC="$ROOT"
+[ -n "$EXTRAS" ] && SPEC="$ROOT[$EXTRAS]"
+STAMP="$VENV/.mscgm-installed-${EXTRAS:-core}"
+if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
+    echo "[setup] installing napari-mscgm${EXTRAS:+[$EXTRAS]}"
+    "$VENV/bin/python" -m pip install -q -e "$SPEC" 2>&1 | grep -v "is ignored" || true
+    "$VENV/bin/python" -c "import napari_mscgm" && touch "$STAMP"
+fi
+export PATH="$VENV/bin:$PATH"

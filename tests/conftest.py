@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny models that keep the suite fast on a 2-core CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_mscgm import MSCGM, ModelConfig, save_model
+from napari_mscgm.config import GeneratorConfig, NetworksConfig, PhysicsConfig, UNetConfig
+
+
+def tiny_config(*, scale: int = 2, levels: int = 2, name: str = "tiny") -> ModelConfig:
+    return ModelConfig(
+        name=name,
+        task="super-resolution" if scale > 1 else "denoising",
+        scale=scale,
+        levels=levels,
+        networks=NetworksConfig(
+            unet=UNetConfig(base_channels=8, channel_mults=(1, 2)),
+            generators=tuple(
+                GeneratorConfig(base_channels=8, channel_mults=(1, 2)) for _ in range(levels)
+            ),
+        ),
+        physics=PhysicsConfig(
+            input_pixel_size_um=0.65 / (2 / scale) if scale > 1 else 0.325,
+            target_pixel_size_um=0.325,
+            input_na=0.4,
+            target_na=0.75,
+            emission_wavelength_um=0.52,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> MSCGM:
+    torch.manual_seed(0)
+    return MSCGM(tiny_config()).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory, tiny_model) -> str:
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_model(tiny_model, path)
+    return str(path)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)

@@ -1,0 +1,214 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_mscgm.cli import main
+from napari_mscgm.io import read_image, read_run_metadata
+
+
+@pytest.fixture
+def ome_input(tmp_path, rng):
+    path = tmp_path / "cells.ome.tif"
+    data = (rng.random((2, 24, 20)) * 4000 + 100).astype(np.uint16)
+    tifffile.imwrite(
+        path,
+        data,
+        ome=True,
+        metadata={
+            "axes": "ZYX",
+            "PhysicalSizeX": 0.65,
+            "PhysicalSizeY": 0.65,
+            "PhysicalSizeZ": 0.5,
+        },
+    )
+    return path
+
+
+def test_restore_end_to_end(tmp_path, ome_input, tiny_weights, capsys):
+    before = ome_input.read_bytes()
+    out = tmp_path / "result.ome.tif"
+    rc = main(
+        [
+            "restore",
+            str(ome_input),
+            "-o",
+            str(out),
+            "--model",
+            tiny_weights,
+            "--steps",
+            "3",
+            "--seed",
+            "7",
+        ]
+    )
+    assert rc == 0
+    result = read_image(out)
+    assert result.data.shape == (1, 1, 2, 48, 40)
+    assert result.data.dtype == np.float32
+    z, y, x = result.pixel_size_um
+    assert y == pytest.approx(0.325) and x == pytest.approx(0.325) and z == pytest.approx(0.5)
+    meta = read_run_metadata(out)
+    assert meta["steps"] == 3 and meta["seed"] == 7 and meta["model"] == "tiny"
+    assert len(meta["model_sha256"]) == 64 and meta["input_name"] == "cells"
+    assert meta["version"] and meta["normalization"]["values"]
+    assert ome_input.read_bytes() == before  # input untouched
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_same_seed_same_file_content(tmp_path, ome_input, tiny_weights):
+    outs = []
+    for name in ("a.ome.tif", "b.ome.tif"):
+        out = tmp_path / name
+        assert (
+            main(
+                ["restore", str(ome_input), "-o", str(out), "--model", tiny_weights, "--steps", "2"]
+            )
+            == 0
+        )
+        outs.append(tifffile.imread(out))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_samples_writes_std(tmp_path, ome_input, tiny_weights):
+    out = tmp_path / "r.ome.tif"
+    rc = main(
+        [
+            "restore",
+            str(ome_input),
+            "-o",
+            str(out),
+            "--model",
+            tiny_weights,
+            "--steps",
+            "2",
+            "--samples",
+            "2",
+        ]
+    )
+    assert rc == 0
+    std = tmp_path / "r_std.ome.tif"
+    assert std.exists() and read_run_metadata(std)["content"] == "std"
+    assert tifffile.imread(std).min() >= 0
+
+
+def test_several_inputs_to_directory(tmp_path, ome_input, tiny_weights):
+    second = tmp_path / "other.tif"
+    tifffile.imwrite(second, np.ones((16, 16), np.uint16))
+    outdir = tmp_path / "out"
+    assert (
+        main(
+            [
+                "restore",
+                str(ome_input),
+                str(second),
+                "-o",
+                str(outdir),
+                "--model",
+                tiny_weights,
+                "--steps",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in outdir.iterdir()) == [
+        "cells_mscgm.ome.tif",
+        "other_mscgm.ome.tif",
+    ]
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "napari_mscgm.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_missing_input_exit_2_one_line(tmp_path, tiny_weights):
+    out = tmp_path / "x.ome.tif"
+    proc = _run("restore", str(tmp_path / "missing.tif"), "-o", str(out), "--model", tiny_weights)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_existing_output_needs_overwrite(tmp_path, ome_input, tiny_weights):
+    out = tmp_path / "x.ome.tif"
+    out.write_bytes(b"keep me")
+    assert main(["restore", str(ome_input), "-o", str(out), "--model", tiny_weights]) == 2
+    assert out.read_bytes() == b"keep me"
+    assert (
+        main(
+            [
+                "restore",
+                str(ome_input),
+                "-o",
+                str(out),
+                "--model",
+                tiny_weights,
+                "--steps",
+                "1",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
+    assert read_run_metadata(out)["steps"] == 1
+
+
+def test_output_equal_to_input_refused(tmp_path, ome_input, tiny_weights):
+    before = ome_input.read_bytes()
+    assert (
+        main(
+            [
+                "restore",
+                str(ome_input),
+                "-o",
+                str(ome_input),
+                "--model",
+                tiny_weights,
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
+    assert ome_input.read_bytes() == before
+
+
+def test_pickle_model_refused(tmp_path, ome_input, capsys):
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"\x80\x04junk")
+    assert (
+        main(["restore", str(ome_input), "-o", str(tmp_path / "o.tif"), "--model", str(weights)])
+        == 2
+    )
+    assert "pickle" in capsys.readouterr().err
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_unreadable_input_exit_2(tmp_path, tiny_weights, capsys):
+    bad = tmp_path / "notes.tif"
+    bad.write_text("not an image")
+    assert main(["restore", str(bad), "-o", str(tmp_path / "o.tif"), "--model", tiny_weights]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read as an image" in err and err.strip().count("\n") == 0
+
+
+def test_help_and_models():
+    proc = _run("--help")
+    assert proc.returncode == 0 and "restore" in proc.stdout and "models" in proc.stdout
+    proc = _run("restore", "--help")
+    assert "--steps" in proc.stdout and "--seed" in proc.stdout and "--samples" in proc.stdout
+    proc = _run("models")
+    assert proc.returncode == 0
+
+
+def test_bad_usage_exit_2():
+    proc = _run("restore", "--steps", "x")
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
