@@ -212,3 +212,57 @@ def test_help_and_models():
 def test_bad_usage_exit_2():
     proc = _run("restore", "--steps", "x")
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+
+
+def test_zarr_output_with_tiles(tmp_path, ome_input, tiny_weights):
+    out = tmp_path / "result.ome.zarr"
+    args = ["restore", str(ome_input), "-o", str(out), "--model", tiny_weights, "--steps", "2"]
+    assert main([*args, "--tile", "16", "--overlap", "4"]) == 0
+    result = read_image(out)
+    assert result.data.shape == (1, 1, 2, 48, 40)
+    assert result.pixel_size_um == pytest.approx((0.5, 0.325, 0.325))
+    meta = read_run_metadata(out)
+    assert meta["tile_size"] == 16 and meta["overlap"] == 4 and meta["input_name"] == "cells"
+    # Whole planes (--tile 0) equal the default --tile 256 for an image smaller than a tile.
+    tif = tmp_path / "whole.ome.tif"
+    assert (
+        main(
+            [
+                "restore",
+                str(ome_input),
+                "-o",
+                str(tif),
+                "--model",
+                tiny_weights,
+                "--steps",
+                "2",
+                "--tile",
+                "0",
+            ]
+        )
+        == 0
+    )
+    default = tmp_path / "default.ome.tif"
+    assert (
+        main(
+            ["restore", str(ome_input), "-o", str(default), "--model", tiny_weights, "--steps", "2"]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(tifffile.imread(tif), tifffile.imread(default))
+    assert read_run_metadata(tif)["tile_size"] is None
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_bad_tile_and_scheduler_exit_2(tmp_path, ome_input, tiny_weights, capsys, monkeypatch):
+    from napari_mscgm.cli import restore as cli_restore
+
+    monkeypatch.setattr(cli_restore, "CONNECT_TIMEOUT", "2s")
+    out = tmp_path / "o.zarr"
+    base = ["restore", str(ome_input), "-o", str(out), "--model", tiny_weights]
+    assert main([*base, "--tile", "64", "--overlap", "40"]) == 2
+    assert "half" in capsys.readouterr().err
+    assert main([*base, "--scheduler", "tcp://127.0.0.1:9", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect" in err and err.strip().count("\n") == 0
+    assert not out.exists()

@@ -1,10 +1,13 @@
-"""Reading microscopy files and writing OME-TIFF results.
+"""Reading microscopy files and writing OME-TIFF and OME-Zarr results.
 
 Reading goes through the BioImage API (bioio; aicsimageio when bioio cannot
 open a file and aicsimageio is installed), which gives a lazy 5D TCZYX dask
-array and physical pixel sizes. Writing is atomic: data go to a temporary
-file beside the target, which is renamed only when complete, so a failed or
-interrupted run never leaves a partial file under the final name.
+array and physical pixel sizes; ``.zarr`` inputs go through bioio-ome-zarr.
+Writing is atomic: data go to a temporary file (or directory, for Zarr) beside
+the target, which is renamed only when complete, so a failed or interrupted run
+never leaves a partial result under the final name. OME-Zarr is written with
+zarr directly (NGFF 0.4, Zarr format 2, readable by zarr 2.18 and 3), chunk by
+chunk, so results larger than memory stream to disk.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +27,14 @@ from .errors import InputError, OutputError
 
 __all__ = [
     "ImageData",
+    "create_ome_zarr",
     "read_image",
     "read_run_metadata",
+    "replace_path",
     "temporary_path",
     "write_ome_tiff",
+    "write_ome_tiff_from_zarr",
+    "write_ome_zarr",
 ]
 
 RUN_METADATA_KEY = "napari-mscgm"
@@ -113,6 +121,26 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.part")
 
 
+def _ome_tiff_metadata(
+    axes: str,
+    pixel_size_um: tuple[float | None, float | None, float | None],
+    metadata: dict | None,
+    channel_names: list[str] | None,
+) -> dict[str, Any]:
+    ome: dict[str, Any] = {"axes": axes}
+    for axis, size in zip("ZYX", pixel_size_um, strict=True):
+        if size is not None and axis in axes:
+            ome[f"PhysicalSize{axis}"] = float(size)
+            ome[f"PhysicalSize{axis}Unit"] = "µm"
+    if metadata is not None:
+        text = json.dumps(metadata, default=str)
+        ome["Description"] = text
+        ome["MapAnnotation"] = {RUN_METADATA_KEY: text}
+    if channel_names and "C" in axes:
+        ome["Channel"] = {"Name": list(channel_names)}
+    return ome
+
+
 def write_ome_tiff(
     path: str | os.PathLike,
     data: np.ndarray,
@@ -132,17 +160,7 @@ def write_ome_tiff(
     path = Path(path)
     if not path.parent.exists():
         raise OutputError(f"{path.parent}: output directory does not exist")
-    ome: dict[str, Any] = {"axes": axes}
-    for axis, size in zip("ZYX", pixel_size_um, strict=True):
-        if size is not None and axis in axes:
-            ome[f"PhysicalSize{axis}"] = float(size)
-            ome[f"PhysicalSize{axis}Unit"] = "µm"
-    if metadata is not None:
-        text = json.dumps(metadata, default=str)
-        ome["Description"] = text
-        ome["MapAnnotation"] = {RUN_METADATA_KEY: text}
-    if channel_names and "C" in axes:
-        ome["Channel"] = {"Name": list(channel_names)}
+    ome = _ome_tiff_metadata(axes, pixel_size_um, metadata, channel_names)
     tmp = temporary_path(path)
     try:
         big = data.nbytes > 2**31
@@ -166,7 +184,20 @@ def write_ome_tiff(
 
 
 def read_run_metadata(path: str | os.PathLike) -> dict:
-    """The napari-mscgm run metadata embedded in an OME-TIFF written by :func:`write_ome_tiff`."""
+    """The napari-mscgm run metadata embedded in an OME-TIFF or OME-Zarr written by this package."""
+    path = Path(path)
+    if path.is_dir():
+        import zarr
+
+        try:
+            attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+        except Exception as exc:
+            raise InputError(
+                f"{path}: not a readable Zarr group ({_first_sentence(exc)})"
+            ) from None
+        if RUN_METADATA_KEY not in attrs:
+            raise InputError(f"{path}: has no napari-mscgm run metadata")
+        return dict(attrs[RUN_METADATA_KEY])
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -178,3 +209,220 @@ def read_run_metadata(path: str | os.PathLike) -> dict:
         if element.tag.endswith("}M") and element.get("K") == RUN_METADATA_KEY:
             return json.loads(element.text or "{}")
     raise InputError(f"{path}: has no napari-mscgm run metadata")
+
+
+# ---------------------------------------------------------------- OME-Zarr
+_NGFF_AXES = {
+    "T": {"name": "t", "type": "time"},
+    "C": {"name": "c", "type": "channel"},
+    "Z": {"name": "z", "type": "space", "unit": "micrometer"},
+    "Y": {"name": "y", "type": "space", "unit": "micrometer"},
+    "X": {"name": "x", "type": "space", "unit": "micrometer"},
+}
+#: Largest Zarr chunk edge used when the data come as one block per plane.
+ZARR_CHUNK = 1024
+#: OME-TIFFs larger than this are written band by band instead of in one piece.
+TIFF_STREAM_BYTES = 64 * 2**20
+
+
+def replace_path(tmp: Path, path: Path) -> None:
+    """Move a finished temporary file or directory onto ``path``, replacing what was there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+    os.replace(tmp, path)
+
+
+def _zarr_chunks(shape: tuple[int, ...], chunks: Any) -> tuple[int, ...]:
+    """Regular Zarr chunks that never straddle two blocks of ``chunks`` (safe parallel writes).
+
+    Blocks of a restoration are regular except the last one, which may be longer,
+    so the first block size works; a single block is cut into ``ZARR_CHUNK`` pieces.
+    """
+    if chunks is None:
+        return tuple(min(n, ZARR_CHUNK) if i >= len(shape) - 2 else 1 for i, n in enumerate(shape))
+    out = []
+    for n, c in zip(shape, chunks, strict=True):
+        c = tuple(c) if not isinstance(c, int) else (c,)
+        out.append(min(n, ZARR_CHUNK) if len(c) == 1 else c[0])
+    return tuple(max(1, v) for v in out)
+
+
+def create_ome_zarr(
+    path: str | os.PathLike,
+    *,
+    shape: tuple[int, ...],
+    chunks: Any = None,
+    axes: str = "TCZYX",
+    pixel_size_um: tuple[float | None, float | None, float | None] = (None, None, None),
+    metadata: dict | None = None,
+    channel_names: list[str] | None = None,
+    dtype: Any = "float32",
+) -> Any:
+    """Create an empty single-scale OME-Zarr (NGFF 0.4) image and return its array to fill.
+
+    ``axes`` is a subset of ``TCZYX`` in that order (NGFF's rule). Physical sizes
+    go into the ``scale`` coordinate transformation, the run metadata under the
+    group attribute ``"napari-mscgm"``. ``chunks`` may be dask chunks; Zarr chunks
+    are then chosen so that no Zarr chunk is written by two blocks.
+    """
+    import zarr
+
+    path = Path(path)
+    if axes != "".join(a for a in "TCZYX" if a in axes) or len(axes) != len(shape):
+        raise OutputError(f"OME-Zarr axes must follow TCZYX order and match the data, got {axes!r}")
+    sizes = dict(zip("ZYX", pixel_size_um, strict=True))
+    scale = [float(sizes[a]) if a in "ZYX" and sizes[a] is not None else 1.0 for a in axes]
+    try:
+        group = zarr.open_group(str(path), mode="w", zarr_format=2)
+        kwargs = {
+            "shape": tuple(shape),
+            "chunks": _zarr_chunks(tuple(shape), chunks),
+            "dtype": dtype,
+            "fill_value": 0,
+        }
+        if hasattr(group, "create_array"):  # zarr 3
+            array = group.create_array(
+                "0", chunk_key_encoding={"name": "v2", "separator": "/"}, **kwargs
+            )
+        else:  # zarr 2.18
+            array = group.create_dataset("0", dimension_separator="/", **kwargs)
+        attrs: dict[str, Any] = {
+            "multiscales": [
+                {
+                    "version": "0.4",
+                    "name": (metadata or {}).get("input_name", path.name),
+                    "axes": [_NGFF_AXES[a] for a in axes],
+                    "datasets": [
+                        {
+                            "path": "0",
+                            "coordinateTransformations": [{"type": "scale", "scale": scale}],
+                        }
+                    ],
+                }
+            ]
+        }
+        if "C" in axes:
+            names = list(channel_names or [])
+            n_channels = shape[axes.index("C")]
+            names += [f"Channel:{i}" for i in range(len(names), n_channels)]
+            attrs["omero"] = {
+                "version": "0.4",
+                "channels": [{"label": n, "active": True} for n in names[:n_channels]],
+            }
+        if metadata is not None:
+            attrs[RUN_METADATA_KEY] = json.loads(json.dumps(metadata, default=str))
+        group.attrs.update(attrs)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return array
+
+
+def write_ome_zarr(
+    path: str | os.PathLike,
+    data: Any,
+    *,
+    axes: str = "TCZYX",
+    pixel_size_um: tuple[float | None, float | None, float | None] = (None, None, None),
+    metadata: dict | None = None,
+    channel_names: list[str] | None = None,
+) -> Path:
+    """Write a numpy or dask array as OME-Zarr atomically, block by block for dask."""
+    import dask.array as da
+
+    path = Path(path)
+    if not path.parent.exists():
+        raise OutputError(f"{path.parent}: output directory does not exist")
+    tmp = temporary_path(path)
+    try:
+        array = create_ome_zarr(
+            tmp,
+            shape=data.shape,
+            chunks=getattr(data, "chunks", None) if isinstance(data, da.Array) else None,
+            axes=axes,
+            pixel_size_um=pixel_size_um,
+            metadata=metadata,
+            channel_names=channel_names,
+            dtype=data.dtype,
+        )
+        if isinstance(data, da.Array):
+            da.store(data, array, lock=False)
+        else:
+            array[...] = np.asarray(data)
+        replace_path(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def write_ome_tiff_from_zarr(
+    path: str | os.PathLike,
+    source: Any,
+    *,
+    axes: str = "TCZYX",
+    pixel_size_um: tuple[float | None, float | None, float | None] = (None, None, None),
+    metadata: dict | None = None,
+    channel_names: list[str] | None = None,
+    tile: int = 256,
+) -> Path:
+    """Stream a (zarr) array into a tiled BigTIFF OME-TIFF, one band of tiles at a time.
+
+    Memory holds one ``tile``-high band of one plane, whatever the image size.
+    Small images are written in one piece by :func:`write_ome_tiff`.
+    """
+    import tifffile
+
+    path = Path(path)
+    shape = tuple(source.shape)
+    if np.prod(shape) * 4 <= TIFF_STREAM_BYTES:
+        return write_ome_tiff(
+            path,
+            np.asarray(source[...], dtype=np.float32),
+            axes=axes,
+            pixel_size_um=pixel_size_um,
+            metadata=metadata,
+            channel_names=channel_names,
+        )
+    if not path.parent.exists():
+        raise OutputError(f"{path.parent}: output directory does not exist")
+    height, width = shape[-2:]
+    planes = int(np.prod(shape[:-2]))
+    flat = source  # index planes through an unravelled multi-index
+
+    def tiles():
+        for p in range(planes):
+            index = np.unravel_index(p, shape[:-2]) if planes > 1 or shape[:-2] else ()
+            for y0 in range(0, height, tile):
+                band = np.asarray(flat[(*index, slice(y0, y0 + tile), slice(None))], np.float32)
+                for x0 in range(0, width, tile):
+                    piece = band[:, x0 : x0 + tile]
+                    if piece.shape != (tile, tile):  # tifffile wants whole tiles
+                        piece = np.pad(
+                            piece, ((0, tile - piece.shape[0]), (0, tile - piece.shape[1]))
+                        )
+                    yield piece
+
+    ome = _ome_tiff_metadata(axes, pixel_size_um, metadata, channel_names)
+    tmp = temporary_path(path)
+    try:
+        tifffile.imwrite(
+            tmp,
+            tiles(),
+            shape=shape,
+            dtype=np.float32,
+            tile=(tile, tile),
+            ome=True,
+            bigtiff=True,
+            photometric="minisblack",
+            metadata=ome,
+        )
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,16 +1,24 @@
 """``restore``: from an N-D array in intensity units to a restored float32 array.
 
-Steps: check the axes → global per-channel percentile normalisation → every
-(t, c, z) plane on its own → the model on the target grid → back to input
-intensity units. Noise is keyed by (seed, sample, plane, absolute pixel), so
-results do not depend on batching or on which process runs which plane.
+Steps: check the axes → global per-channel percentile normalisation (from a
+bounded subsample) → every (t, c, z) plane on its own, cut into overlapping YX
+tiles (:mod:`napari_mscgm.tiling`) → the model on the target grid → blending
+→ back to input intensity units. Noise is keyed by (seed, sample, plane,
+absolute pixel), so results do not depend on tile size, tile order, batching or
+which process runs which tile. The work is one dask graph: run eagerly for
+numpy input, returned lazily for dask/zarr input, streamed into OME-Zarr or
+OME-TIFF with ``out=``, or run on a dask.distributed cluster with ``client=``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
 import secrets
+import shutil
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -18,9 +26,18 @@ import torch
 
 from . import __version__
 from .device import resolve_device
-from .errors import InputError
+from .errors import InputError, OutputError
 from .model import MSCGM, load_model
-from .noise import NoiseKey
+from .tiling import (
+    ModelSpec,
+    Progress,
+    RunSpec,
+    TileOOMError,
+    forward_passes,
+    plan_axis,
+    restore_graph,
+    tile_alignment,
+)
 
 __all__ = [
     "MeanStd",
@@ -79,11 +96,11 @@ def _to_tczyx(image: Any, axes: str) -> Any:
     return view[index]
 
 
-def _from_tczyx(array: np.ndarray, axes: str) -> np.ndarray:
-    squeeze = tuple(i for i, a in enumerate(CANONICAL) if a not in axes)
-    squeezed = array.reshape([s for i, s in enumerate(array.shape) if i not in squeeze])
+def _from_tczyx(array: Any, axes: str) -> Any:
+    """Back from 5D TCZYX to ``axes`` (numpy or dask; indexing keeps dask lazy)."""
+    view = array[tuple(slice(None) if a in axes else 0 for a in CANONICAL)]
     present = [a for a in CANONICAL if a in axes]
-    return squeezed.transpose([present.index(a) for a in axes])
+    return view.transpose([present.index(a) for a in axes])
 
 
 def _check_dtype(dtype: np.dtype) -> None:
@@ -123,6 +140,29 @@ def channel_percentiles(
     return out
 
 
+#: Smallest tile (input pixels) the out-of-memory fallback shrinks to.
+MIN_TILE = 32
+
+
+def std_path(path: str | os.PathLike) -> Path:
+    """Where the std (uncertainty map) of ``path`` goes: ``x.ome.tif`` → ``x_std.ome.tif``."""
+    path = Path(path)
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr"):
+        if name.lower().endswith(suffix):
+            return path.with_name(name[: -len(suffix)] + "_std" + name[-len(suffix) :])
+    return path.with_name(path.stem + "_std" + path.suffix)
+
+
+def _output_kind(out: Path) -> str:
+    name = out.name.lower()
+    if name.endswith(".zarr"):
+        return "zarr"
+    if name.endswith((".tif", ".tiff")):
+        return "tiff"
+    raise OutputError(f"{out}: output must end in .zarr (OME-Zarr) or .ome.tif / .tif")
+
+
 def restore(
     image: Any,
     model: MSCGM | str,
@@ -132,18 +172,24 @@ def restore(
     eta: float | None = None,
     samples: int = 1,
     axes: str | None = None,
+    tile_size: int | None = 256,
+    overlap: int = 32,
     device: str | torch.device | None = None,
     batch_size: int = 4,
     precision: Literal["float32", "bfloat16"] = "float32",
     progress: Callable[[int, int], None] | None = None,
     return_metadata: bool = False,
-) -> np.ndarray | MeanStd | tuple[np.ndarray | MeanStd, dict]:
+    out: str | os.PathLike | None = None,
+    client: Any = None,
+    pixel_size_um: tuple[float | None, float | None, float | None] | None = None,
+) -> Any:
     """Restore (super-resolve and denoise) a 2D–5D fluorescence image with MSCGM.
 
     Parameters
     ----------
     image : array-like
-        numpy, dask or zarr array with 2 to 5 dimensions.
+        numpy, dask or zarr array with 2 to 5 dimensions. Lazy inputs are read
+        tile by tile, never wholly.
     model : MSCGM or str
         A loaded model, a bundled model name or a path to a ``.safetensors`` file.
     steps : int, optional
@@ -158,30 +204,111 @@ def restore(
         Number of restorations; above 1 the result is their per-pixel mean and std.
     axes : str, optional
         Letters from ``TCZYX`` naming each dimension; inferred from ``ndim`` when None.
+        Channels are restored independently, Z and T plane by plane.
+    tile_size : int or None
+        Edge of the YX tiles in INPUT pixels (256 by default); ``None`` restores
+        whole planes. Tiles overlap by ``overlap`` input pixels and are blended
+        with a raised-cosine window (no seams). The tile step is snapped down and
+        the half-overlap up to a multiple of ``size_multiple / gcd(size_multiple,
+        scale)`` input pixels, so every tile starts on the model's noise grid;
+        the result does not depend on ``tile_size`` beyond float rounding near
+        tile borders.
+    overlap : int
+        Overlap of neighbouring tiles in input pixels (32 by default); at most
+        half of ``tile_size``.
     device : str, optional
         ``"auto"``, ``"cpu"``, ``"cuda[:i]"`` or ``"mps"``; the model's device when None.
     batch_size : int
-        Samples of one plane restored per forward pass.
+        Tiles × samples per forward pass. On CUDA out of memory it is halved
+        (then the tile) and the pass retried, with a ``ResourceWarning``.
     precision : {"float32", "bfloat16"}
         ``"bfloat16"`` runs the networks under autocast on CUDA (ignored elsewhere).
     progress : callable, optional
-        ``progress(done, total)`` after each batch; an exception raised in it stops the run.
+        ``progress(done, total)`` after each forward pass (a batch of tiles); an
+        exception raised in it stops the run within one batch. Not called by
+        distributed workers (with ``client=`` it is called once at the end).
     return_metadata : bool
         Also return the run metadata (package version, model, parameters, normalisation).
+    out : path, optional
+        Stream the result chunk by chunk into this file instead of returning it:
+        ``*.zarr`` writes OME-Zarr (NGFF 0.4, run metadata in the attributes under
+        ``"napari-mscgm"``), ``*.tif``/``*.ome.tif`` a tiled BigTIFF OME-TIFF (via a
+        temporary OME-Zarr beside it). Existing files are replaced; the write is
+        atomic. The axes written are the input's in ``TCZYX`` order. With
+        ``samples > 1`` the std goes to ``<name>_std.<ext>``.
+    client : distributed.Client, optional
+        Run the same graph on a dask.distributed cluster. The model is shipped
+        once and built once per worker; with ``out=`` workers write their chunks
+        straight to the (shared) output path.
+    pixel_size_um : tuple, optional
+        ``(z, y, x)`` physical pixel size of the input in µm, written into ``out=``
+        files (Y and X divided by the model's scale) and the metadata.
 
     Returns
     -------
-    numpy.ndarray or MeanStd
-        float32 in input intensity units, with the input's axes; Y and X are
-        multiplied by the model's scale. ``MeanStd(mean, std)`` when ``samples > 1``.
+    numpy.ndarray, dask.array.Array, MeanStd or Path
+        numpy input: a float32 numpy array in input intensity units with the
+        input's axes (Y and X multiplied by the model's scale). dask or zarr
+        input: the same as a lazy dask array (computed tile by tile on demand).
+        ``MeanStd(mean, std)`` when ``samples > 1``. With ``out=``: the path
+        written (``MeanStd(path, std_path)`` when ``samples > 1``).
     metadata : dict
         Only with ``return_metadata=True``.
     """
+    return _restore(
+        image,
+        model,
+        steps=steps,
+        seed=seed,
+        eta=eta,
+        samples=samples,
+        axes=axes,
+        tile_size=tile_size,
+        overlap=overlap,
+        device=device,
+        batch_size=batch_size,
+        precision=precision,
+        progress=progress,
+        return_metadata=return_metadata,
+        out=out,
+        client=client,
+        pixel_size_um=pixel_size_um,
+    )
+
+
+def _restore(
+    image: Any,
+    model: MSCGM | str,
+    *,
+    steps: int | None,
+    seed: int | None,
+    eta: float | None,
+    samples: int,
+    axes: str | None,
+    tile_size: int | None,
+    overlap: int,
+    device: Any,
+    batch_size: int,
+    precision: str,
+    progress: Callable[[int, int], None] | None,
+    return_metadata: bool,
+    out: Any,
+    client: Any,
+    pixel_size_um: tuple | None,
+    extra_metadata: dict | None = None,
+    channel_names: list[str] | None = None,
+) -> Any:
+    """:func:`restore`, plus what the CLI adds to written files."""
     if isinstance(model, str):
         model = load_model(model, device=device or "auto")
-    target_device = model.device if device is None else resolve_device(device)
-    if model.device != target_device:
-        model = model.to(target_device)
+    if client is None:
+        target_device = model.device if device is None else resolve_device(device)
+        if model.device != target_device:
+            model = model.to(target_device)
+        device_name = str(target_device)
+    else:  # the workers' device, resolved there (the client may have no GPU)
+        target_device = torch.device("cpu")
+        device_name = str(device) if device is not None else model.device.type
     model.eval()
     steps = model.config.bbdp.default_steps if steps is None else int(steps)
     eta = model.config.bbdp.default_eta if eta is None else float(eta)
@@ -193,6 +320,14 @@ def restore(
         raise InputError(f"samples must be at least 1, got {samples}")
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    if precision not in ("float32", "bfloat16"):
+        raise InputError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
+    if tile_size is not None and int(tile_size) < 16:
+        raise InputError(f"tile_size must be at least 16 input pixels (or None), got {tile_size}")
+    if overlap < 0:
+        raise InputError(f"overlap must be >= 0, got {overlap}")
+    if tile_size is not None and 2 * overlap > tile_size:
+        raise InputError(f"overlap {overlap} must be at most half of tile_size {tile_size}")
     if seed is None:
         seed = secrets.randbits(32)
     if not 0 <= int(seed) < 2**64:
@@ -204,84 +339,302 @@ def restore(
         raise InputError(f"expected an array, got {type(image).__name__}")
     axes = canonical_axes(axes, ndim)
     _check_dtype(np.dtype(image.dtype))
+    eager = isinstance(image, np.ndarray)
     stack = _to_tczyx(image, axes)
-    t_size, c_size, z_size, height, width = stack.shape
+    _, c_size, _, height, width = stack.shape
     if height < 1 or width < 1:
         raise InputError(f"the image has an empty spatial extent {height}×{width}")
     if c_size != 1 and model.channels != 1 and c_size != model.channels:
         raise InputError(f"the model expects {model.channels} channel(s), the image has {c_size}")
+    out_path = None if out is None else Path(out)
+    if out_path is not None:
+        _output_kind(out_path)
+        if not out_path.parent.exists():
+            raise OutputError(f"{out_path.parent}: output directory does not exist")
 
     norm = model.config.normalization
     percentiles = channel_percentiles(stack, pmin=norm.pmin, pmax=norm.pmax)
-    scale = model.scale
-    out_h, out_w = height * scale, width * scale
-    mean = np.empty((t_size, c_size, z_size, out_h, out_w), dtype=np.float32)
-    std = np.empty_like(mean) if samples > 1 else None
-
-    batches = [list(range(s, min(s + batch_size, samples))) for s in range(0, samples, batch_size)]
-    total = t_size * c_size * z_size * len(batches)
-    done = 0
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if precision == "bfloat16" and target_device.type == "cuda"
-        else contextlib.nullcontext()
+    job = _Job(
+        stack=stack,
+        spec=ModelSpec(model) if client is not None else model,
+        model=model,
+        image_shape=tuple(image.shape),
+        axes=axes,
+        seed=seed,
+        steps=steps,
+        eta=eta,
+        samples=samples,
+        batch_size=batch_size,
+        precision=precision,
+        device_name=device_name,
+        percentiles=percentiles,
+        progress=progress,
+        eager=eager,
+        out_path=out_path,
+        client=client,
+        pixel_size_um=pixel_size_um,
+        extra_metadata=extra_metadata,
+        channel_names=channel_names,
     )
-    for t in range(t_size):
-        for c in range(c_size):
-            low, high = percentiles[c]
-            span = high - low if high > low else 1.0
-            for z in range(z_size):
-                plane = np.asarray(stack[t, c, z], dtype=np.float64)
-                if not np.all(np.isfinite(plane)):
-                    raise InputError(f"plane t={t}, c={c}, z={z} contains NaN or Inf pixels")
-                normalised = torch.from_numpy(((plane - low) / span).astype(np.float32))
-                degraded = model.upsample(normalised[None, None].to(target_device))
-                outputs = []
-                for batch in batches:
-                    keys = [NoiseKey(seed=seed, sample=s, plane=(t, c, z)) for s in batch]
-                    with autocast:
-                        restored = model.sample(
-                            degraded.expand(len(batch), -1, -1, -1),
-                            keys=keys,
-                            steps=steps,
-                            eta=eta,
-                        )
-                    outputs.append(restored.float()[:, 0].cpu().numpy().astype(np.float64))
-                    done += 1
-                    if progress is not None:
-                        progress(done, total)
-                restored_stack = np.concatenate(outputs, axis=0) * span + low
-                mean[t, c, z] = restored_stack.mean(axis=0)
-                if std is not None:
-                    std[t, c, z] = restored_stack.std(axis=0, ddof=1)
-
-    result: np.ndarray | MeanStd = _from_tczyx(mean, axes)
-    if std is not None:
-        result = MeanStd(result, _from_tczyx(std, axes))
+    tile = None if tile_size is None else int(tile_size)
+    overlap = int(overlap)
+    try:
+        while True:
+            try:
+                result, run = _run(job, tile, overlap)
+                break
+            except TileOOMError:
+                current = max(height, width) if tile is None else tile
+                if current // 2 < MIN_TILE:
+                    raise OutputError(
+                        f"out of {device_name} memory even with one {current}-pixel tile per "
+                        "forward pass; use a smaller model, bfloat16 or the CPU"
+                    ) from None
+                tile = current // 2
+                overlap = min(overlap, tile // 4)
+                warnings.warn(
+                    f"napari-mscgm: out of {device_name} memory with one tile per forward pass; "
+                    f"retrying with tile_size={tile}, overlap={overlap}",
+                    ResourceWarning,
+                    stacklevel=2,
+                )
+    finally:
+        if target_device.type == "cuda":
+            torch.cuda.empty_cache()  # give the memory back to other processes / napari
     if not return_metadata:
         return result
-    metadata = {
+    return result, _metadata(job, run)
+
+
+@dataclass
+class _Job:
+    """What does not change when an out-of-memory retry changes the tiles."""
+
+    stack: Any
+    spec: Any
+    model: MSCGM
+    image_shape: tuple[int, ...]
+    axes: str
+    seed: int
+    steps: int
+    eta: float
+    samples: int
+    batch_size: int
+    precision: str
+    device_name: str
+    percentiles: np.ndarray
+    progress: Callable[[int, int], None] | None
+    eager: bool
+    out_path: Path | None
+    client: Any
+    pixel_size_um: tuple | None
+    extra_metadata: dict | None
+    channel_names: list[str] | None
+
+
+def _metadata(job: _Job, run: RunSpec) -> dict:
+    model = job.model
+    scale = model.scale
+    norm = model.config.normalization
+    out_shape = [
+        n * scale if a in "YX" else n for a, n in zip(job.axes, job.image_shape, strict=True)
+    ]
+    meta = {
         "package": "napari-mscgm",
         "version": __version__,
         "model": model.config.name,
         "model_sha256": model.sha256,
         "task": model.config.task,
         "scale": scale,
-        "steps": steps,
-        "seed": seed,
-        "eta": eta,
-        "samples": samples,
-        "tile_size": None,
-        "overlap": None,
-        "device": str(target_device),
-        "precision": precision,
+        "steps": run.steps,
+        "seed": run.seed,
+        "eta": run.eta,
+        "samples": run.samples,
+        "tile_size": run.tile_size,
+        "overlap": run.overlap if run.tile_size is not None else None,
+        "tiling": {
+            "units": "input pixels",
+            "stride_y": run.ys.chunks[0],
+            "stride_x": run.xs.chunks[0],
+            "halo": max(run.ys.halo, run.xs.halo),
+            "blend": "raised cosine across each overlap",
+        },
+        "device": job.device_name,
+        "precision": job.precision,
         "normalization": {
             "pmin": norm.pmin,
             "pmax": norm.pmax,
-            "values": percentiles.tolist(),
+            "values": job.percentiles.tolist(),
         },
-        "axes": axes,
-        "input_shape": list(image.shape),
-        "output_shape": list(_from_tczyx(mean, axes).shape),
+        "axes": job.axes,
+        "input_shape": list(job.image_shape),
+        "output_shape": out_shape,
     }
-    return result, metadata
+    if job.pixel_size_um is not None:
+        z, y, x = job.pixel_size_um
+        meta["input_pixel_size_um"] = [z, y, x]
+        meta["output_pixel_size_um"] = [
+            z,
+            None if y is None else y / scale,
+            None if x is None else x / scale,
+        ]
+    if job.extra_metadata:
+        meta.update(job.extra_metadata)
+    return meta
+
+
+def _run(job: _Job, tile: int | None, overlap: int) -> tuple[Any, RunSpec]:
+    """Build the graph for one tile layout and run it (or return it lazily)."""
+    import dask.array as da
+
+    from .tiling import _BATCH_LIMIT
+
+    stack, model = job.stack, job.model
+    t_size, c_size, z_size, height, width = stack.shape
+    align = tile_alignment(model.size_multiple, model.scale)
+    ys = plan_axis(height, tile_size=tile, overlap=overlap, align=align)
+    xs = plan_axis(width, tile_size=tile, overlap=overlap, align=align)
+    group = max(1, job.batch_size // job.samples)
+    run = RunSpec(
+        seed=job.seed,
+        steps=job.steps,
+        eta=job.eta,
+        samples=job.samples,
+        batch_size=job.batch_size,
+        precision=job.precision,
+        device=job.device_name,
+        percentiles=job.percentiles,
+        scale=model.scale,
+        ys=ys,
+        xs=xs,
+        progress=Progress(None, 0),
+        tile_size=tile,
+        overlap=overlap,
+    )
+    total = forward_passes(run, group) * t_size * c_size * z_size
+    run.progress = Progress(None if job.client is not None else job.progress, total)
+    if isinstance(stack, np.ndarray):
+        stack = da.from_array(stack, chunks=(1, 1, 1, ys.chunks, xs.chunks), asarray=False)
+    job.stack = stack
+    try:
+        if job.out_path is not None:
+            result = _write(job, run, group)
+        elif job.eager:
+            graph = restore_graph(stack, job.spec, run, group=group)
+            if job.client is not None:
+                values = job.client.compute(graph).result()
+            else:
+                values = graph.compute(scheduler="sync")
+            result = _split(values, job.axes)
+        else:
+            return _split(restore_graph(stack, job.spec, run, group=group), job.axes), run
+    finally:
+        _BATCH_LIMIT.pop(run.token, None)
+    if job.client is not None and job.progress is not None:
+        job.progress(total, total)
+    return result, run
+
+
+def _split(values: Any, axes: str) -> Any:
+    mean = _from_tczyx(values[0], axes)
+    if values.shape[0] == 1:
+        return mean
+    return MeanStd(mean, _from_tczyx(values[1], axes))
+
+
+#: Tasks per graph when streaming to ``out=``: the stack is cut into slabs of
+#: planes so the graph (and the scheduler's memory) does not grow with the stack.
+MAX_TASKS_PER_GRAPH = 20_000
+
+
+def _slabs(shape: tuple[int, ...], planes: int) -> list[tuple[int, int, int, int]]:
+    """``(t, c, z0, z1)`` slabs of at most ``planes`` Z planes covering a TCZYX stack."""
+    t_n, c_n, z_n = shape[:3]
+    return [
+        (t, c, z0, min(z_n, z0 + planes))
+        for t in range(t_n)
+        for c in range(c_n)
+        for z0 in range(0, z_n, planes)
+    ]
+
+
+def _write(job: _Job, run: RunSpec, group: int) -> Any:
+    """Stream the restoration into ``job.out_path`` (and its std file) atomically.
+
+    The stack is restored slab by slab (a bounded graph each); within a slab the
+    scheduler writes each output chunk as soon as its tiles are done.
+    """
+    import dask
+    import dask.array as da
+
+    from .io import create_ome_zarr, replace_path, temporary_path, write_ome_tiff_from_zarr
+
+    out, axes, scale, client = job.out_path, job.axes, job.model.scale, job.client
+    stack = job.stack
+    t_n, c_n, z_n, height, width = stack.shape
+    metadata = _metadata(job, run)
+    present = "".join(a for a in CANONICAL if a in axes)
+    z_um, y_um, x_um = job.pixel_size_um or (None, None, None)
+    sizes = (z_um, None if y_um is None else y_um / scale, None if x_um is None else x_um / scale)
+    k_n = 2 if run.samples > 1 else 1
+    targets = [out] if k_n == 1 else [out, std_path(out)]
+    kind = _output_kind(out)
+    full = {"T": t_n, "C": c_n, "Z": z_n, "Y": height * scale, "X": width * scale}
+    shape = tuple(full[a] for a in present)
+    one = {"T": (1,), "C": (1,), "Z": (1,)}
+    chunks = tuple(
+        one[a] if a in one else tuple(v * scale for v in (run.ys if a == "Y" else run.xs).chunks)
+        for a in present
+    )
+    per_plane = len(run.ys.cores) * len(run.xs.cores) * 3
+    planes = max(1, MAX_TASKS_PER_GRAPH // per_plane)
+    stores, temps = [], []
+    try:
+        for k, target in enumerate(targets):
+            name = target.name + ".zarr" if kind == "tiff" else target.name
+            tmp = temporary_path(target.with_name(name))
+            temps.append(tmp)
+            stores.append(
+                create_ome_zarr(
+                    tmp,
+                    shape=shape,
+                    chunks=chunks,
+                    axes=present,
+                    pixel_size_um=sizes,
+                    metadata=metadata if k == 0 else {**metadata, "content": "std"},
+                    channel_names=job.channel_names,
+                )
+            )
+        for t, c, z0, z1 in _slabs(stack.shape, planes):
+            slab = restore_graph(
+                stack[t : t + 1, c : c + 1, z0:z1], job.spec, run, group=group, offset=(t, c, z0)
+            )
+            where = {"T": slice(t, t + 1), "C": slice(c, c + 1), "Z": slice(z0, z1)}
+            region = tuple(where.get(a, slice(None)) for a in present)
+            index = tuple(slice(None) if a in present else 0 for a in CANONICAL)
+            # One store call, so mean and std share each tile's computation.
+            stored = da.store(
+                [slab[k][index] for k in range(k_n)],
+                stores,
+                regions=[region] * k_n,
+                lock=False,
+                compute=False,
+            )
+            dask.compute(stored, scheduler=client if client is not None else "sync")
+        for k, (target, tmp) in enumerate(zip(targets, temps, strict=True)):
+            if kind == "zarr":
+                replace_path(tmp, target)
+            else:
+                write_ome_tiff_from_zarr(
+                    target,
+                    stores[k],
+                    axes=present,
+                    pixel_size_um=sizes,
+                    metadata=metadata if k == 0 else {**metadata, "content": "std"},
+                    channel_names=job.channel_names,
+                )
+    finally:
+        for tmp in temps:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return targets[0] if len(targets) == 1 else MeanStd(targets[0], targets[1])

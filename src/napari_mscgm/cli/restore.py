@@ -1,4 +1,9 @@
-"""``napari-mscgm restore``: restore image files with a model, writing OME-TIFF."""
+"""``napari-mscgm restore``: restore image files with a model, streaming to OME-TIFF or OME-Zarr.
+
+Inputs are opened lazily and the result is written chunk by chunk, so stacks
+larger than memory work; ``--scheduler`` runs the same tiles on a
+dask.distributed cluster.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import sys
 from pathlib import Path
 
 ORDER = 10
+#: How long to wait for a dask scheduler given by --scheduler.
+CONNECT_TIMEOUT = "20s"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--output",
         required=True,
         metavar="OUTPUT",
-        help="output file for one input; output directory for several "
-        "(results are named <stem>_mscgm.ome.tif)",
+        help="output file for one input (.ome.tif/.tif: tiled OME-TIFF; .zarr: OME-Zarr); "
+        "output directory for several (results are named <stem>_mscgm.ome.tif)",
     )
     parser.add_argument(
         "--model",
@@ -54,7 +61,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="restorations to average; above 1 also writes <output>_std (the uncertainty map)",
     )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=256,
+        metavar="N",
+        help="tile edge in input pixels (default 256; 0 restores whole planes)",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=32,
+        metavar="N",
+        help="overlap of neighbouring tiles in input pixels, blended without seams (default 32)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=4,
+        metavar="N",
+        help="tiles per forward pass (default 4; halved automatically on GPU out of memory)",
+    )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a dask.distributed cluster (e.g. tcp://host:8786); workers write the "
+        "output directly, so it must be on a filesystem they share",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
@@ -78,38 +113,48 @@ def _output_paths(inputs: list[Path], output: Path) -> list[Path]:
     return names
 
 
-def _std_path(path: Path) -> Path:
-    name = path.name
-    for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
-        if name.lower().endswith(suffix):
-            return path.with_name(name[: -len(suffix)] + "_std" + suffix)
-    return path.with_name(path.stem + "_std" + path.suffix)
+def _connect(address: str):
+    from ..errors import InputError
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("--scheduler needs the 'distributed' package") from None
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot connect to the dask scheduler at {address} ({exc})") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..errors import InputError, OutputError
-    from ..io import read_image, write_ome_tiff
+    from ..io import read_image
     from ..model import list_models, load_model
-    from ..pipeline import MeanStd, restore
+    from ..pipeline import _restore, std_path
 
     inputs = [Path(p) for p in args.inputs]
     for path in inputs:
         if not path.exists():
             raise InputError(f"{path}: no such file")
+    if args.tile < 0 or 0 < args.tile < 16:
+        raise InputError(f"--tile must be 0 (whole planes) or at least 16, got {args.tile}")
+    if args.overlap < 0:
+        raise InputError(f"--overlap must be >= 0, got {args.overlap}")
+    if args.tile and 2 * args.overlap > args.tile:
+        raise InputError(f"--overlap {args.overlap} must be at most half of --tile {args.tile}")
     outputs = _output_paths(inputs, Path(args.output))
-    for src, dst in zip(inputs, outputs, strict=True):
-        if dst.suffix.lower() not in (".tif", ".tiff"):
-            raise InputError(f"{dst}: output must end in .ome.tif or .tif")
+    for dst in outputs:
+        if not dst.name.lower().endswith((".tif", ".tiff", ".zarr")):
+            raise InputError(f"{dst}: output must end in .ome.tif, .tif or .zarr")
         if dst.resolve() in {p.resolve() for p in inputs}:
             raise InputError(f"{dst}: output would overwrite an input; choose another name")
-        for target in (dst, _std_path(dst)) if args.samples > 1 else (dst,):
+        for target in (dst, std_path(dst)) if args.samples > 1 else (dst,):
             if target.exists() and not args.overwrite:
                 raise OutputError(f"{target}: already exists (use --overwrite to replace it)")
         if not dst.parent.exists():
             raise OutputError(f"{dst.parent}: output directory does not exist")
-        del src
 
     name = args.model
     if name is None:
@@ -117,54 +162,49 @@ def run(args: argparse.Namespace) -> int:
         if not bundled:
             raise InputError("no bundled models are installed; pass --model PATH.safetensors")
         name = bundled[0]
-    model = load_model(name, device=args.device)
+    client = _connect(args.scheduler) if args.scheduler else None
+    try:
+        # With a cluster the workers pick their device; the client keeps a CPU copy to ship.
+        model = load_model(name, device="cpu" if client is not None else args.device)
+        for src, dst in zip(inputs, outputs, strict=True):
+            image = read_image(src)
+            x_um = image.pixel_size_um[2]
+            expected = model.config.physics.input_pixel_size_um
+            if expected and x_um and abs(x_um - expected) / expected > 0.1:
+                print(
+                    f"napari-mscgm: warning: {src.name} has {x_um:g} µm pixels but model "
+                    f"'{model.config.name}' expects {expected:g} µm; results may be unreliable",
+                    file=sys.stderr,
+                )
+            with tqdm(total=0, desc=src.name, unit="batch", disable=None, leave=False) as bar:
 
-    for src, dst in zip(inputs, outputs, strict=True):
-        image = read_image(src)
-        z_um, y_um, x_um = image.pixel_size_um
-        expected = model.config.physics.input_pixel_size_um
-        if expected and x_um and abs(x_um - expected) / expected > 0.1:
-            print(
-                f"napari-mscgm: warning: {src.name} has {x_um:g} µm pixels but model "
-                f"'{model.config.name}' expects {expected:g} µm; results may be unreliable",
-                file=sys.stderr,
-            )
-        with tqdm(total=0, desc=src.name, unit="plane", disable=None, leave=False) as bar:
+                def progress(done: int, total: int, bar: tqdm = bar) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
 
-            def progress(done: int, total: int, bar: tqdm = bar) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-            result, metadata = restore(
-                image.data,
-                model,
-                steps=args.steps,
-                seed=args.seed,
-                eta=args.eta,
-                samples=args.samples,
-                axes="TCZYX",
-                progress=progress,
-                return_metadata=True,
-            )
-        metadata["input"] = str(src)
-        metadata["input_name"] = image.name
-        scale = model.scale
-        sizes = (
-            z_um,
-            None if y_um is None else y_um / scale,
-            None if x_um is None else x_um / scale,
-        )
-        if isinstance(result, MeanStd):
-            write_ome_tiff(
-                _std_path(dst),
-                result.std,
-                pixel_size_um=sizes,
-                metadata={**metadata, "content": "std"},
-                channel_names=image.channel_names,
-            )
-            result = result.mean
-        write_ome_tiff(
-            dst, result, pixel_size_um=sizes, metadata=metadata, channel_names=image.channel_names
-        )
-        print(f"{src} -> {dst}")
+                _restore(
+                    image.data,
+                    model,
+                    steps=args.steps,
+                    seed=args.seed,
+                    eta=args.eta,
+                    samples=args.samples,
+                    axes="TCZYX",
+                    tile_size=args.tile or None,
+                    overlap=args.overlap,
+                    device=args.device if client is not None else None,
+                    batch_size=args.batch_size,
+                    precision="float32",
+                    progress=progress,
+                    return_metadata=False,
+                    out=dst,
+                    client=client,
+                    pixel_size_um=image.pixel_size_um,
+                    extra_metadata={"input": str(src), "input_name": image.name},
+                    channel_names=image.channel_names,
+                )
+            print(f"{src} -> {dst}")
+    finally:
+        if client is not None:
+            client.close()
     return 0
