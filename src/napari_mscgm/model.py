@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -234,6 +235,10 @@ def save_model(model: MSCGM, path: str | Path) -> Path:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(path.name + ".part")
     save_file(tensors, str(tmp), metadata={METADATA_KEY: model.metadata_json()})
+    # safetensors creates files owner-only (0600); give them the usual umask-based mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)
     tmp.replace(path)
     return path
 

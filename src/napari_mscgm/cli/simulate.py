@@ -1,0 +1,87 @@
+"""``napari-mscgm simulate``: write simulated low/high OME-TIFF pairs with pixel sizes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ORDER = 30
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="simulate paired low/high-resolution images from first principles",
+        description=(
+            "Simulate paired widefield images of the same sample (beads, filaments, cells): "
+            "Airy PSFs, pixel integration and sCMOS Poisson-Gaussian noise; default 10x/0.4 NA "
+            "(0.65 um pixels) -> 20x/0.75 NA (0.325 um pixels) at 520 nm. Writes "
+            "DIR/low/NAME.ome.tif (camera ADU) and DIR/high/NAME.ome.tif (noise-free target "
+            "photons) with physical pixel sizes; 'napari-mscgm train --data DIR' and "
+            "'napari-mscgm evaluate --data DIR' read this layout."
+        ),
+    )
+    parser.add_argument(
+        "--preset", default="mixed", help="beads, filaments, cells or mixed (default mixed)"
+    )
+    parser.add_argument("--n", type=int, default=10, help="number of pairs (default 10)")
+    parser.add_argument(
+        "--shape", type=int, default=256, help="target image size in pixels (default 256)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..errors import InputError, OutputError
+    from ..io import write_ome_tiff
+    from ..simulate import preset_config, simulate_pairs
+
+    if args.n < 1:
+        raise InputError(f"--n must be at least 1, got {args.n}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be non-negative, got {args.seed}")
+    config = preset_config(args.preset)
+    root = Path(args.output)
+    if root.exists() and not root.is_dir():
+        raise OutputError(f"{root}: exists and is not a directory")
+    if not root.parent.exists():
+        raise OutputError(f"{root.parent}: output directory does not exist")
+    names = [f"{args.preset}_{args.seed}_{i:04d}" for i in range(args.n)]
+    paths = [(root / "low" / f"{n}.ome.tif", root / "high" / f"{n}.ome.tif") for n in names]
+    if not args.overwrite:
+        for pair in paths:
+            for path in pair:
+                if path.exists():
+                    raise OutputError(f"{path}: already exists (use --overwrite to replace it)")
+    pairs = simulate_pairs(config, n=args.n, shape=args.shape, seed=args.seed)
+    (root / "low").mkdir(parents=True, exist_ok=True)
+    (root / "high").mkdir(exist_ok=True)
+    for pair, (low_path, high_path) in tqdm(
+        zip(pairs, paths, strict=True), total=args.n, disable=None, unit="pair"
+    ):
+        meta = {"content": "simulated input (ADU)", **pair.metadata}
+        write_ome_tiff(
+            low_path,
+            pair.low,
+            axes="YX",
+            pixel_size_um=(None, pair.low_pixel_size_um, pair.low_pixel_size_um),
+            metadata=meta,
+        )
+        meta = {
+            "content": f"simulated ground truth ({pair.metadata['high_units']})",
+            **pair.metadata,
+        }
+        write_ome_tiff(
+            high_path,
+            pair.high,
+            axes="YX",
+            pixel_size_um=(None, pair.high_pixel_size_um, pair.high_pixel_size_um),
+            metadata=meta,
+        )
+    print(f"{args.n} pairs -> {root}/low, {root}/high")
+    return 0
