@@ -131,6 +131,9 @@ def test_parameters_bind_and_persist(
     assert widget.eta.value == config.bbdp.default_eta
     assert "super-resolution ×2" in widget.model_card.value
     assert "0.65 → 0.325 µm pixels" in widget.model_card.value
+    assert "No training is recorded" in widget.model_card.value  # the tiny model is untrained
+    assert (widget.steps.min, widget.steps.max) == (1, 200)
+    assert (widget.samples.min, widget.samples.max) == (1, 16)
     # The tiny model expects 0.65 µm input pixels; this layer has 0.325 µm.
     viewer.layers["beads"].scale = (0.325, 0.325)
     assert not widget.pixel_warning.native.isHidden()
@@ -179,6 +182,28 @@ def test_geometry_helpers():
     assert translate == (10.0, 1.0 - 0.125, 2.0 - 0.125)
     _, translate = output_geometry((1.0, 1.0), (0.0, 0.0), 4, offset_yx=(3, 5))
     assert translate == (3 - 0.375, 5 - 0.375)
+
+
+def test_model_summary_is_one_line(tiny_weights):
+    from napari_mscgm._widget import model_summary
+
+    config = read_model_config(tiny_weights)
+    described = config.model_copy(
+        update={
+            "description": "2x super-resolution + denoising of widefield fluorescence cells "
+            "(membranes, nuclei) and filaments: 10x/0.4 NA in -> 20x/0.75 NA out.",
+            "training": config.training.model_copy(update={"iterations": {"bridge": 1000}}),
+        }
+    )
+    line = model_summary(described)
+    assert line == (
+        "2x super-resolution + denoising of widefield fluorescence cells and filaments; "
+        "0.65 → 0.325 µm pixels, NA 0.4 → 0.75, 520 nm emission."
+    )
+    assert "\n" not in line
+    # Without a usable description the task comes from the configuration.
+    plain = described.model_copy(update={"description": "x" * 300})
+    assert model_summary(plain).startswith("super-resolution ×2 of widefield fluorescence; ")
 
 
 # --------------------------------------------------------------------- runs and layers
@@ -344,21 +369,38 @@ def test_errors_become_actionable_notifications(viewer_widget, qtbot, notificati
 
 
 # --------------------------------------------------------------------- stacks, preview, lazy
-def test_stack_restores_plane_by_plane_with_progress(viewer_widget, qtbot):
+@pytest.mark.parametrize(
+    ("shape", "axes"), [((3, 48, 48), "ZYX"), ((2, 2, 40, 40), "TZYX")], ids=["Z", "TZ"]
+)
+def test_stack_restores_plane_by_plane_with_progress(viewer_widget, qtbot, shape, axes):
     viewer, widget = viewer_widget
-    stack = np.stack([_image(seed=s) for s in range(3)])
-    viewer.add_image(stack, name="stack", scale=(2.0, 0.65, 0.65))
+    planes = int(np.prod(shape[:-2]))
+    stack = np.stack([_image(shape[-2:], seed=s) for s in range(planes)]).reshape(shape)
+    lead = (2.0,) * (len(shape) - 2)
+    viewer.add_image(stack, name="stack", scale=(*lead, 0.65, 0.65))
     statuses: list[str] = []
     worker = widget.run()
     worker.yielded.connect(lambda _: statuses.append(widget.status.value))
     qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
     out = viewer.layers["stack_mscgm"]
-    assert out.data.shape == (3, 96, 96)
-    np.testing.assert_allclose(out.scale, (2.0, 0.325, 0.325))
-    np.testing.assert_allclose(out.translate, (0.0, -0.1625, -0.1625))
-    assert out.metadata[RUN_METADATA_KEY]["axes"] == "ZYX"
-    assert any("plane 3/3" in s for s in statuses), statuses
-    assert widget.progress.value == widget.progress.max
+    assert out.data.shape == (*shape[:-2], 2 * shape[-2], 2 * shape[-1])
+    np.testing.assert_allclose(out.scale, (*lead, 0.325, 0.325))
+    np.testing.assert_allclose(out.translate, (*(0.0,) * len(lead), -0.1625, -0.1625))
+    assert out.metadata[RUN_METADATA_KEY]["axes"] == axes
+    assert statuses[-1].endswith(f"plane {planes}/{planes}, tile 1/1"), statuses
+    assert all(f"plane {p}/{planes}" in " ".join(statuses) for p in range(1, planes + 1))
+    assert widget.progress.value == widget.progress.max == planes
+    # Preview: only the plane on screen (the last one here), put on that plane.
+    last = tuple(n - 1 for n in shape[:-2])
+    for axis, index in enumerate(last):
+        viewer.dims.set_current_step(axis, index)
+    _run(qtbot, widget, preview=True)
+    preview = viewer.layers["stack_mscgm_preview"]
+    assert preview.data.shape == (*(1,) * len(lead), 2 * shape[-2], 2 * shape[-1])
+    assert preview.metadata[RUN_METADATA_KEY]["preview_region"]["plane"] == list(last)
+    np.testing.assert_allclose(preview.translate[:-2], [2.0 * i for i in last])
+    # The same noise field as the full run: the preview equals that plane of it.
+    np.testing.assert_allclose(preview.data.reshape(out.data.shape[-2:]), out.data[last], atol=1e-3)
 
 
 def test_preview_restores_only_the_current_plane_in_view(viewer_widget, qtbot):
@@ -383,12 +425,31 @@ def test_preview_restores_only_the_current_plane_in_view(viewer_widget, qtbot):
     assert y0 <= 100 < y0 + height // 2 and x0 <= 120 < x0 + width // 2
     np.testing.assert_allclose(preview.translate, (2.0, y0 * 0.65 - 0.1625, x0 * 0.65 - 0.1625))
     np.testing.assert_allclose(preview.scale, (2.0, 0.325, 0.325))
-    assert meta["input_shape"] == [1, height // 2, width // 2]
+    assert meta["preview_region"]["size_yx"] == [height // 2, width // 2]
+    assert meta["input_shape"] == [3, 300, 300] and meta["output_shape"] == [1, height, width]
+    # Exactly the pixels a full run gives there: the whole layer's normalisation and
+    # the noise of plane 1 at these positions, not those of a cut-out.
+    full = widget_module.restore(
+        stack, widget._state.model, steps=2, seed=0, axes="ZYX", tile_size=64, overlap=8,
+        batch_size=1,  # as the widget on the CPU: the same float rounding
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        preview.data[0], full[1, 2 * y0 : 2 * y0 + height, 2 * x0 : 2 * x0 + width], rtol=1e-6
+    )
+    assert widget.progress.value == widget.progress.max == 1
 
 
-def test_lazy_input_gives_lazy_output(viewer_widget, qtbot):
+@pytest.mark.parametrize("kind", ["dask", "zarr"])
+def test_lazy_input_gives_lazy_output(viewer_widget, qtbot, kind):
+    import zarr
+
     viewer, widget = viewer_widget
-    lazy = da.from_array(np.stack([_image(seed=s) for s in range(2)]), chunks=(1, 48, 48))
+    stack = np.stack([_image(seed=s) for s in range(2)])
+    if kind == "dask":
+        lazy = da.from_array(stack, chunks=(1, 48, 48))
+    else:
+        lazy = zarr.create_array(store={}, shape=stack.shape, chunks=(1, 48, 48), dtype=stack.dtype)
+        lazy[:] = stack
     viewer.add_image(lazy, name="lazy", scale=(1.0, 0.65, 0.65), contrast_limits=(90, 600))
     _run(qtbot, widget)
     out = viewer.layers["lazy_mscgm"]
@@ -439,10 +500,24 @@ def test_writer_round_trip(viewer_widget, qtbot, tmp_path):
     assert read_run_metadata(std_path[0])["kind"] == "std"
 
 
-def test_closing_the_widget_releases_the_model(viewer_widget, qtbot):
+def test_closing_the_widget_releases_the_model(viewer_widget, qtbot, monkeypatch):
+    import gc
+    import weakref
+
+    import torch
+
     viewer, widget = viewer_widget
     viewer.add_image(_image(), name="img", scale=(0.65, 0.65))
     _run(qtbot, widget)
     assert widget._state.model is not None  # cached between runs
+    model = weakref.ref(widget._state.model)
+    emptied: list[bool] = []  # when the CUDA cache is emptied: is the model gone by then?
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(model() is None))
     viewer.window.remove_dock_widget(widget)
     assert widget._state.model is None and widget._state.closed
+    gc.collect()
+    # Nothing else (worker, job, result layer) keeps the model, so its memory is freed,
+    # and the cache is emptied after that: GPU memory goes back to the system.
+    assert model() is None
+    assert emptied and emptied[0]

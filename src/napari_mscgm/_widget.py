@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import queue
+import re
 import secrets
 import threading
 from collections.abc import Callable, Generator
@@ -129,20 +130,30 @@ def output_geometry(
 
 
 def model_summary(config: ModelConfig) -> str:
-    """One line a biologist can read: what the model does and for which data."""
+    """One line a biologist can read: what the model does and for which data.
+
+    It starts with the model's own description up to its first ``:``, ``;`` or
+    full stop, without parentheses ("2x super-resolution + denoising of widefield
+    fluorescence beads"), or, without one, with the task and modality; then the
+    physics it was trained for. The full description is the card's tooltip.
+    """
     phys = config.physics
-    task = f"super-resolution ×{config.scale}" if config.scale > 1 else "denoising"
-    parts = [f"{task} of {phys.modality}"]
+    head = re.split(r"[:;]|\.\s", config.description.strip(), maxsplit=1)[0]
+    head = re.sub(r"\s*\([^()]*\)", "", head).strip().rstrip(".")  # details: the tooltip
+    if not 10 <= len(head) <= 100:  # missing, or not a summary: say it from the config
+        task = f"super-resolution ×{config.scale}" if config.scale > 1 else "denoising"
+        head = f"{task} of {phys.modality}"
+    parts = []
     if phys.input_pixel_size_um and phys.target_pixel_size_um:
         parts.append(f"{phys.input_pixel_size_um:.3g} → {phys.target_pixel_size_um:.3g} µm pixels")
     if phys.input_na and phys.target_na:
         parts.append(f"NA {phys.input_na:g} → {phys.target_na:g}")
     if phys.emission_wavelength_um:
         parts.append(f"{phys.emission_wavelength_um * 1000:.0f} nm emission")
-    line = ", ".join(parts)
-    if config.description:
-        line += ". " + config.description.strip().split(". ")[0].rstrip(".")
-    return line + "."
+    line = head + ("; " + ", ".join(parts) if parts else "") + "."
+    if not any(config.training.iterations.values()):
+        line += " No training is recorded in this file: results are not meaningful."
+    return line
 
 
 def _friendly_error(exc: BaseException, tile_size: int | None) -> str:
@@ -285,8 +296,10 @@ class _Job:
     input_contrast: tuple[float, float]
     units: tuple[Any, ...] | None = None
     preview: bool = False
-    offset_yx: tuple[int, int] = (0, 0)
+    #: Preview: the plane (leading indices) and the YX box of the input it shows.
     plane: tuple[int, ...] = ()
+    offset_yx: tuple[int, int] = (0, 0)
+    size_yx: tuple[int, int] | None = None
 
     @property
     def pixel_size_um(self) -> tuple[float | None, float | None, float | None]:
@@ -331,14 +344,30 @@ def _compute(job: _Job, state: _State, progress: Callable[[int, int], None] | No
     # One tile per forward pass on the CPU: the same speed there, and progress and
     # Cancel act per tile; GPUs batch a few tiles for throughput.
     batch_size = 1 if model.device.type == "cpu" else 4
+    data = job.data
+    if job.preview and not _is_lazy(data):
+        import dask.array as da
+
+        data = da.from_array(data, chunks=(1,) * (data.ndim - 2) + data.shape[-2:])
     result, metadata = restore(
-        job.data,
+        data,
         model,
         progress=progress,
         return_metadata=True,
         batch_size=batch_size,
         **_restore_kwargs(job),
     )
+    if job.preview:
+        # The preview is a window of the lazily built full restoration: only the
+        # tiles under the box are computed, with the whole layer's normalisation and
+        # the noise of the true plane and pixel positions, so it shows exactly what
+        # Run gives there.
+        f = model.scale
+        (y0, x0), (h, w) = job.offset_yx, job.size_yx
+        index = (*job.plane, slice(y0 * f, (y0 + h) * f), slice(x0 * f, (x0 + w) * f))
+        region = result[index].compute(scheduler="sync")
+        result = region.reshape((1,) * len(job.plane) + region.shape)
+        metadata["output_shape"] = list(result.shape)
     metadata = {
         **metadata,
         "input_name": job.layer_name,
@@ -346,7 +375,12 @@ def _compute(job: _Job, state: _State, progress: Callable[[int, int], None] | No
         "preview": job.preview,
     }
     if job.preview:
-        metadata["preview_region"] = {"plane": list(job.plane), "offset_yx": list(job.offset_yx)}
+        metadata["preview_region"] = {
+            "plane": list(job.plane),
+            "offset_yx": list(job.offset_yx),
+            "size_yx": list(job.size_yx),
+            "units": "input pixels",
+        }
     mean, std = (result.mean, result.std) if isinstance(result, MeanStd) else (result, None)
     outcome = _Outcome(job, "done", result=(mean, std), metadata=metadata)
     # Contrast from the data where it is in memory; lazy results keep the input's.
@@ -374,7 +408,8 @@ def _run_job(job: _Job, state: _State) -> Generator[tuple[int, int], None, _Outc
         try:
             # A lazy result is computed later, by napari, when a plane is displayed:
             # no progress (and no cancel) can apply to it then.
-            callback = None if _is_lazy(job.data) else progress
+            # A preview is computed here, in full, even from a lazy layer.
+            callback = None if _is_lazy(job.data) and not job.preview else progress
             messages.put(("outcome", _compute(job, state, callback)))
         except _Cancelled:
             messages.put(("outcome", _Outcome(job, "cancelled")))
@@ -448,7 +483,8 @@ class RestoreWidget(QWidget):
             "the model's default is a good start.",
             "seed": "The seed fixes the random noise: the same seed and settings give the "
             "identical result. Change it to see another plausible restoration.",
-            "eta": "Sampling randomness: 1 = stochastic sampler (as trained), 0 = deterministic.",
+            "eta": "Randomness added at each diffusion step: 1 = the sampler the model was "
+            "trained with; 0 = none (smoother; the seed then changes only fine detail).",
             "samples": "Restore this many times with different noise and average them; "
             "above 1 also adds a '_std' layer showing where the restorations disagree.",
             "tile": "Images are restored in tiles of this many input pixels to bound memory; "
@@ -635,7 +671,10 @@ class RestoreWidget(QWidget):
             return
         self._model_config = config
         self.model_card.value = model_summary(config)
-        self.model_card.tooltip = config.description or None
+        trained_on = f"Trained on: {config.training.data}" if config.training.data else ""
+        self.model_card.tooltip = (
+            "\n".join(t for t in (config.description, trained_on) if t) or None
+        )
         if not self.is_running:
             self.run_button.enabled = self.preview_button.enabled = True
         if reset_defaults:
@@ -753,7 +792,7 @@ class RestoreWidget(QWidget):
         worker.returned.connect(self._on_returned)
         worker.finished.connect(self._on_finished)
         self._state.worker = worker
-        self.progress.max = 1
+        self.progress.max = 0 if preview else 1  # a preview shows a busy bar
         self.progress.value = 0
         self.run_button.text = "Cancel"
         self.preview_button.enabled = False
@@ -817,16 +856,19 @@ class RestoreWidget(QWidget):
                 translate=translate, **common,
             )  # fmt: skip
         plane, (y0, y1), (x0, x1) = self._visible_region(layer, data.shape)
-        crop = np.asarray(data[(*plane, slice(y0, y1), slice(x0, x1))])
-        # Keep singleton leading axes so the preview shows only on its own plane.
-        crop = crop.reshape((1,) * len(plane) + crop.shape)
+        if tile is None and max(data.shape[-2:]) > 2 * PREVIEW_MAX:
+            # "Whole plane" would make the preview compute the whole plane: tile it.
+            # Tiling changes the result only by float rounding near tile borders.
+            common["tile_size"] = PREVIEW_MAX
+            common["overlap"] = min(common["overlap"], PREVIEW_MAX // 4)
+        # The result keeps singleton leading axes, placed on the plane it shows.
         lead_translate = tuple(
             t + p * s for t, p, s in zip(translate[:-2], plane, scale[:-2], strict=True)
         )
         return _Job(
-            data=crop, axes=axes, samples=1, scale=scale,
-            translate=(*lead_translate, *translate[-2:]), preview=True,
-            offset_yx=(y0, x0), plane=plane, **common,
+            data=data, axes=axes, samples=1, scale=scale,
+            translate=(*lead_translate, *translate[-2:]), preview=True, plane=plane,
+            offset_yx=(y0, x0), size_yx=(y1 - y0, x1 - x0), **common,
         )  # fmt: skip
 
     def _visible_region(
@@ -867,6 +909,10 @@ class RestoreWidget(QWidget):
     def _on_progress(self, report: tuple[int, int]) -> None:
         done, total = report
         job = self._job
+        if job is not None and job.preview:  # tiles under the view only: no known total
+            where = f"plane {tuple(p + 1 for p in job.plane)}, " if job.plane else ""
+            self.status.value = f"Previewing '{job.layer_name}': {where}tile {done}"
+            return
         self.progress.max = max(total, 1)
         self.progress.value = done
         if job is None:
@@ -899,7 +945,11 @@ class RestoreWidget(QWidget):
         self.run_button.text = "Run"
         ready = self._model_config is not None
         self.run_button.enabled = self.preview_button.enabled = ready
-        if self.progress.value < self.progress.max and self.status.value.startswith("Done"):
+        done = self.status.value.startswith("Done")
+        if self.progress.max == 0:  # the busy bar of a preview
+            self.progress.max = 1
+            self.progress.value = int(done)
+        elif self.progress.value < self.progress.max and done:
             self.progress.value = self.progress.max
 
     def _publish(self, outcome: _Outcome) -> Any:
