@@ -99,7 +99,7 @@ for item in args.eval:
         "",
         f"`napari-mscgm evaluate --model {c.name} --data {info['data']}"
         + (" --care CARE.safetensors" if info.get("care") else "")
-        + f" -o {directory}` (steps {info['steps']}, seed {info['seed']}, "
+        + f" -o {directory}` (steps {info['steps']}, eta {info.get('eta', 1.0)}, seed {info['seed']}, "
         f"Richardson–Lucy {info['rl_iterations']} iterations, kernel σ "
         f"{info['rl_sigma_target_px']:.3f} target pixels)",
         "",

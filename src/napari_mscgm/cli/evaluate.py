@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=None, help="bridge steps (model default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--eta", type=float, default=None, help="bridge sampling noise, 1 … 0 (model default)"
+    )
+    parser.add_argument(
         "--rl-iterations", type=int, default=20, help="Richardson-Lucy iterations (default 20)"
     )
     parser.add_argument(
@@ -72,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     steps = model.config.bbdp.default_steps if args.steps is None else args.steps
     sigma = deconvolution_sigma_px(model.config.physics)
 
+    eta = model.config.bbdp.default_eta if args.eta is None else args.eta
+
     def mscgm(low, steps=steps):
-        return restore(low, model, steps=steps, seed=args.seed, axes="YX")
+        return restore(low, model, steps=steps, seed=args.seed, eta=eta, axes="YX")
 
     methods = {
         "input (nearest)": lambda low: nearest(low, scale=scale),
@@ -98,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         "pairs": len(pairs),
         "steps": steps,
         "seed": args.seed,
+        "eta": eta,
         "rl_iterations": args.rl_iterations,
         "rl_sigma_target_px": sigma,
         "care": args.care,
