@@ -47,8 +47,8 @@ def run(*, size: int = 512, steps: int = 20, levels: tuple[int, ...] = (2, 3)) -
                 "levels": s,
                 "size": size,
                 "steps": steps,
-                "mscgm_s": round(t_mscgm, 2),
-                "full_bbdp_s": round(t_full, 2),
+                "mscgm_s": round(t_mscgm, 3),
+                "full_bbdp_s": round(t_full, 3),
                 "speedup": round(t_full / t_mscgm, 2),
             }
         )

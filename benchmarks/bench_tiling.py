@@ -7,7 +7,7 @@ from scipy import ndimage
 
 from napari_mscgm import restore
 
-from ._common import default_model, timed
+from ._common import bundled_or_default, timed
 
 
 def _psnr(a: np.ndarray, ref: np.ndarray) -> float:
@@ -16,7 +16,7 @@ def _psnr(a: np.ndarray, ref: np.ndarray) -> float:
 
 
 def run(*, size: int = 1024, steps: int = 20, tiles: tuple[int, ...] = (256, 512)) -> list[dict]:
-    model = default_model(scale=2, levels=2)
+    model = bundled_or_default()
     rng = np.random.default_rng(0)
     image = ndimage.gaussian_filter(rng.random((size, size)), 2) * 3000 + 200
     restore(image[:300, :300], model, steps=1)  # warm-up
@@ -29,6 +29,7 @@ def run(*, size: int = 1024, steps: int = 20, tiles: tuple[int, ...] = (256, 512
         rows.append(
             {
                 "benchmark": "tiling",
+                "model": model.config.name,
                 "image": f"{size}x{size}",
                 "steps": steps,
                 "tile_size": tile,

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,3 +267,73 @@ def test_bad_tile_and_scheduler_exit_2(tmp_path, ome_input, tiny_weights, capsys
     err = capsys.readouterr().err
     assert "cannot connect" in err and err.strip().count("\n") == 0
     assert not out.exists()
+
+
+def test_channels_from_the_reader_are_independent(tmp_path, tiny_weights, rng):
+    # A 2-channel CZYX OME-TIFF: the reader gives the axes; each channel is restored on its own.
+    from napari_mscgm import load_model, restore
+
+    data = (rng.random((2, 1, 24, 32)) * 3000 + 100).astype(np.uint16)
+    data[1] //= 20  # a dimmer channel, normalised with its own percentiles
+    src = tmp_path / "two.ome.tif"
+    tifffile.imwrite(
+        src,
+        data,
+        ome=True,
+        metadata={"axes": "CZYX", "PhysicalSizeX": 0.65, "Channel": {"Name": ["GFP", "RFP"]}},
+    )
+    out = tmp_path / "two.zarr"
+    args = ["--model", tiny_weights, "--steps", "2", "--seed", "3", "--tile", "16"]
+    assert main(["restore", str(src), "-o", str(out), *args, "--overlap", "4"]) == 0
+    result = read_image(out)
+    assert result.data.shape == (1, 2, 1, 48, 64)
+    assert result.channel_names == ["GFP", "RFP"]
+    model = load_model(tiny_weights, device="cpu")
+    kw = {"steps": 2, "seed": 3, "tile_size": 16, "overlap": 4}
+    both = restore(data, model, axes="CZYX", **kw)
+    np.testing.assert_array_equal(np.asarray(result.data[0]), both)
+    # Channel 0 alone (same plane index c=0) is bitwise the same: channels do not interact.
+    np.testing.assert_array_equal(both[0], restore(data[:1], model, axes="CZYX", **kw)[0])
+    assert read_run_metadata(out)["precision"] == "float32"
+
+
+def test_precision_option(tmp_path, ome_input, tiny_weights):
+    out = tmp_path / "bf.zarr"
+    args = ["--model", tiny_weights, "--steps", "1", "--precision", "bfloat16"]
+    assert main(["restore", str(ome_input), "-o", str(out), *args]) == 0
+    # Recorded as asked; autocast applies on CUDA only, so on the CPU the pixels are float32's.
+    assert read_run_metadata(out)["precision"] == "bfloat16"
+    ref = tmp_path / "f32.zarr"
+    assert main(["restore", str(ome_input), "-o", str(ref), *args[:4]]) == 0
+    np.testing.assert_array_equal(
+        np.asarray(read_image(out).data), np.asarray(read_image(ref).data)
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["restore", str(ome_input), "-o", str(out), *args[:4], "--precision", "x"])
+    assert exc.value.code == 2
+
+
+def test_benchmark_command(tmp_path, capsys):
+    # `napari-mscgm benchmark` runs benchmarks/ of this checkout; bad names are usage errors.
+    assert main(["benchmark", "nonsense"]) == 2
+    assert "unknown benchmark" in capsys.readouterr().err
+    proc = _run("benchmark", "--help")
+    assert proc.returncode == 0 and "--planes" in proc.stdout and "--threads" in proc.stdout
+
+
+def test_benchmarks_measure_what_they_report(tmp_path):
+    # Tiny sizes: the numbers are meaningless, but every column is really measured.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's benchmarks/
+    from benchmarks import bench_memory, bench_speedup
+
+    rows = bench_speedup.run(size=64, steps=2)
+    assert [r["levels"] for r in rows] == [2, 3]
+    for r in rows:
+        assert r["mscgm_s"] > 0 and r["full_bbdp_s"] > 0 and r["speedup"] > 0
+    rows = bench_memory.run([1, 3], tmp_path / "work", tile=64, plane=128, threads=1)
+    assert [r["planes"] for r in rows] == ["1 x 128x128", "3 x 128x128"]
+    for r in rows:
+        assert 0 < r["rss_before_mb"] <= r["peak_rss_mb"] < 3000
+        assert r["peak_second_half_mb"] <= r["peak_rss_mb"] + 1
+        assert r["input_gb"] > 0 and r["output_gb"] > 0 and r["wall_s"] > 0
+    assert list((tmp_path / "work").iterdir()) == []  # the stacks are deleted

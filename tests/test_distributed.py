@@ -41,3 +41,41 @@ def test_cluster_result_identical_to_local(client, tiny_model, rng, tmp_path):
     # The model was built at most once per worker, and reused across both runs.
     caches = client.run(lambda: len(__import__("napari_mscgm.tiling").tiling._MODEL_CACHE))
     assert set(caches.values()) <= {0, 1} and sum(caches.values()) >= 1
+
+
+def test_cli_scheduler_identical_to_local(client, tiny_weights, rng, tmp_path):
+    import tifffile
+
+    from napari_mscgm import load_model
+    from napari_mscgm.cli import main
+    from napari_mscgm.io import read_image, read_run_metadata
+
+    data = (rng.random((2, 40, 48)) * 3000 + 100).astype(np.uint16)
+    src = tmp_path / "stack.ome.tif"
+    tifffile.imwrite(src, data, ome=True, metadata={"axes": "ZYX", "PhysicalSizeX": 0.65})
+    args = [
+        "--model",
+        tiny_weights,
+        "--steps",
+        "2",
+        "--seed",
+        "5",
+        "--tile",
+        "32",
+        "--overlap",
+        "8",
+    ]
+    out = tmp_path / "remote.zarr"
+    address = client.scheduler.address
+    assert main(["restore", str(src), "-o", str(out), "--scheduler", address, *args]) == 0
+    local = restore(
+        data,
+        load_model(tiny_weights, device="cpu"),
+        axes="ZYX",
+        steps=2,
+        seed=5,
+        tile_size=32,
+        overlap=8,
+    )
+    np.testing.assert_array_equal(np.asarray(read_image(out).data[0, 0]), local)
+    assert read_run_metadata(out)["input_name"] == "stack"

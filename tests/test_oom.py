@@ -58,3 +58,36 @@ def test_other_errors_are_not_retried(monkeypatch, tiny_model, rng):
     monkeypatch.setattr(tiny_model, "sample", broken)
     with pytest.raises(RuntimeError, match="boom"):
         restore(rng.random((32, 32)), tiny_model, steps=1)
+
+
+def test_mps_style_runtime_error_is_an_oom(monkeypatch, tiny_model, rng):
+    # MPS (and ROCm) report running out of memory as a plain RuntimeError.
+    image = rng.random((16, 64)).astype(np.float32)  # four 16-px tiles
+    kw = {"steps": 1, "tile_size": 16, "overlap": 0}
+    reference = restore(image, tiny_model, batch_size=1, **kw)
+    real = tiny_model.sample
+    sizes = []
+
+    def sample(degraded, **kwargs):
+        sizes.append(degraded.shape[0])
+        if degraded.shape[0] > 2:
+            raise RuntimeError("MPS backend out of memory (MPS allocated: 9.00 GB)")
+        return real(degraded, **kwargs)
+
+    monkeypatch.setattr(tiny_model, "sample", sample)
+    with pytest.warns(ResourceWarning, match="4 tiles per forward pass; retrying with 2"):
+        out = restore(image, tiny_model, batch_size=4, **kw)
+    assert sizes == [4, 2, 2]
+    np.testing.assert_allclose(out, reference, atol=1e-4 * float(np.abs(reference).max()))
+
+
+def test_lazy_result_reports_a_tile_too_big(monkeypatch, tiny_model, rng):
+    # A lazy result cannot restart with smaller tiles when computed later: it says what to do.
+    import dask.array as da
+
+    from napari_mscgm.tiling import TileOOMError
+
+    _inject_oom(monkeypatch, tiny_model, lambda x: True)
+    lazy = restore(da.from_array(rng.random((64, 64))), tiny_model, steps=1, tile_size=64)
+    with pytest.raises(TileOOMError, match=r"one 128×128 tile per forward pass.*smaller tile_size"):
+        lazy.compute()

@@ -245,7 +245,10 @@ def _zarr_chunks(shape: tuple[int, ...], chunks: Any) -> tuple[int, ...]:
     out = []
     for n, c in zip(shape, chunks, strict=True):
         c = tuple(c) if not isinstance(c, int) else (c,)
-        out.append(min(n, ZARR_CHUNK) if len(c) == 1 else c[0])
+        if len(c) == 1 and c[0] < n:  # a block size (not a tuple of blocks)
+            out.append(c[0])
+        else:
+            out.append(min(n, ZARR_CHUNK) if len(c) == 1 else c[0])
     return tuple(max(1, v) for v in out)
 
 

@@ -542,9 +542,11 @@ def _split(values: Any, axes: str) -> Any:
     return MeanStd(mean, _from_tczyx(values[1], axes))
 
 
-#: Tasks per graph when streaming to ``out=``: the stack is cut into slabs of
-#: planes so the graph (and the scheduler's memory) does not grow with the stack.
-MAX_TASKS_PER_GRAPH = 20_000
+#: Tiles per graph when streaming to ``out=``: the stack is cut into slabs of
+#: whole planes holding at most this many tiles (at least one plane), so the
+#: graph, and the scheduler's memory for it (a few MB per 100 tiles), does not
+#: grow with the stack. 1024 tiles keep a cluster of dozens of workers busy.
+MAX_TILES_PER_GRAPH = 1024
 
 
 def _slabs(shape: tuple[int, ...], planes: int) -> list[tuple[int, int, int, int]]:
@@ -581,13 +583,15 @@ def _write(job: _Job, run: RunSpec, group: int) -> Any:
     kind = _output_kind(out)
     full = {"T": t_n, "C": c_n, "Z": z_n, "Y": height * scale, "X": width * scale}
     shape = tuple(full[a] for a in present)
-    one = {"T": (1,), "C": (1,), "Z": (1,)}
+    # One block per plane along T, C and Z: the Zarr chunks are then one plane deep, so
+    # no chunk is shared by two blocks (no read-modify-write of a deep chunk per plane).
+    one = {a: (1,) * full[a] for a in "TCZ"}
     chunks = tuple(
         one[a] if a in one else tuple(v * scale for v in (run.ys if a == "Y" else run.xs).chunks)
         for a in present
     )
-    per_plane = len(run.ys.cores) * len(run.xs.cores) * 3
-    planes = max(1, MAX_TASKS_PER_GRAPH // per_plane)
+    per_plane = len(run.ys.cores) * len(run.xs.cores)
+    planes = max(1, MAX_TILES_PER_GRAPH // per_plane)
     stores, temps = [], []
     try:
         for k, target in enumerate(targets):

@@ -238,8 +238,11 @@ def forward_passes(run: RunSpec, group: int) -> int:
 
 
 def _is_oom(exc: BaseException) -> bool:
+    """Out of device memory: CUDA's ``OutOfMemoryError``, or MPS's / HIP's RuntimeError."""
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    return isinstance(exc, oom)
+    if isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def _sample_items(model: Any, run: RunSpec, items: list, plane: tuple[int, int, int]) -> list:
@@ -264,6 +267,7 @@ def _sample_items(model: Any, run: RunSpec, items: list, plane: tuple[int, int, 
             batch = min(run.batch_size, _BATCH_LIMIT.get(run.token, run.batch_size))
             chosen = indices[pos : pos + batch]
             degraded = torch.cat([items[i][0] for i in chosen]).to(device)
+            degraded_shape = tuple(degraded.shape[-2:])
             keys = [
                 NoiseKey(
                     seed=run.seed, sample=items[i][1], plane=plane, y0=items[i][2], x0=items[i][3]
@@ -280,7 +284,12 @@ def _sample_items(model: Any, run: RunSpec, items: list, plane: tuple[int, int, 
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
                 if len(chosen) == 1:
-                    raise TileOOMError(str(exc)) from None
+                    h, w = degraded_shape
+                    raise TileOOMError(
+                        f"out of {device.type} memory with one {h}×{w} tile per forward pass "
+                        f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                        "pass a smaller tile_size, precision='bfloat16' or device='cpu'"
+                    ) from None
                 _BATCH_LIMIT[run.token] = len(chosen) // 2
                 warnings.warn(
                     f"napari-mscgm: out of {device.type} memory with {len(chosen)} tiles per "

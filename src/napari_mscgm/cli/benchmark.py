@@ -24,6 +24,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(NAMES)}")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
+    parser.add_argument(
+        "--planes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="memory: stack sizes in 4096² uint16 planes (default 16 64 240; 240 = 8 GB on disk)",
+    )
+    parser.add_argument(
+        "--memory-model",
+        choices=["passthrough", "micro", "default"],
+        default="passthrough",
+        help="memory: passthrough (pipeline only, default), micro (smallest real networks) or "
+        "default (the bundled default-architecture model, for small --plane sizes)",
+    )
+    parser.add_argument("--plane", type=int, default=None, help="memory: Y = X of every plane")
+    parser.add_argument("--tile", type=int, default=None, help="memory: tile size")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="memory: where the test stacks are written and deleted (default /tmp/...)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -56,4 +81,14 @@ def run(args: argparse.Namespace) -> int:
     argv = [*args.names, *(["--quick"] if args.quick else [])]
     if args.json is not None:
         argv += ["--json", str(args.json)]
+    if args.threads is not None:
+        argv += ["--threads", str(args.threads)]
+    if args.planes:
+        argv += ["--planes", *map(str, args.planes)]
+    argv += ["--memory-model", args.memory_model]
+    for option in ("plane", "tile"):
+        if getattr(args, option) is not None:
+            argv += [f"--{option}", str(getattr(args, option))]
+    if args.workdir is not None:
+        argv += ["--workdir", str(args.workdir)]
     return _benchmarks_module().main(argv)
