@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from napari_mscgm import restore
+from napari_mscgm import load_model, restore
 from napari_mscgm.pipeline import channel_percentiles
 from napari_mscgm.tiling import blend_weights, plan_axis, tile_alignment
 
@@ -57,10 +57,17 @@ def texture():
 
 
 @pytest.fixture(scope="module")
-def restored(tiny_model, texture):
+def bundled():
+    # Layout independence is a property of the models users run: a trained network's output
+    # depends on local context, a random network's on everything in its receptive field.
+    return load_model("beads-sr2x", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def restored(bundled, texture):
     kw = {"steps": 3, "seed": 4}
     return {
-        tile: restore(texture, tiny_model, tile_size=tile, overlap=32, **kw)
+        tile: restore(texture, bundled, tile_size=tile, overlap=32, **kw)
         for tile in (None, 128, 256)
     }
 
@@ -110,12 +117,17 @@ def _seam_ratio(out, boundaries, halo, period):
     return border.mean() / rest.mean()
 
 
-def test_no_seams(restored, tiny_model):
-    align = tile_alignment(tiny_model.size_multiple, tiny_model.scale)
+def test_no_seams(restored, bundled):
+    # A generative model's texture varies from column to column, so a handful of border
+    # columns differs from the average even with no tiling at all (0.91 and 1.10 for the
+    # untiled result at these columns). The seam metric is therefore relative to the
+    # untiled restoration: border energy over elsewhere, tiled, against the same, untiled.
+    align = tile_alignment(bundled.size_multiple, bundled.scale)
     for tile in (128, 256):
         plan = plan_axis(272, tile_size=tile, overlap=32, align=align)
         bounds = [a * 2 for a, _ in plan.cores[1:]]
-        ratio = _seam_ratio(restored[tile], bounds, plan.halo * 2, tiny_model.size_multiple)
+        args = (bounds, plan.halo * 2, bundled.size_multiple)
+        ratio = _seam_ratio(restored[tile], *args) / _seam_ratio(restored[None], *args)
         assert abs(ratio - 1.0) <= 0.10, (tile, ratio)
     # The metric does see a seam: a step of 5 % of the range along the core boundaries.
     stepped = restored[128].copy()
@@ -123,7 +135,8 @@ def test_no_seams(restored, tiny_model):
     b = plan.cores[1][0] * 2
     stepped[:, b:] += 0.05 * float(np.ptp(stepped))
     stepped[b:, :] += 0.05 * float(np.ptp(stepped))
-    assert _seam_ratio(stepped, [b], 0, tiny_model.size_multiple) > 1.10
+    args = ([b], 0, bundled.size_multiple)
+    assert _seam_ratio(stepped, *args) / _seam_ratio(restored[None], *args) > 1.10
 
 
 def test_super_resolution_chunks_scale_and_align(tiny_model):

@@ -122,6 +122,7 @@ with open(args.sweep) as fh:
             f"{float(r['seconds_per_image']):.2f} |"
         )
 lines += ["", Path(args.notes).read_text().strip(), ""]
+lines += [(ROOT / "training" / "limitations.md").read_text().strip(), ""]
 out = ROOT / "docs" / "models" / f"{c.name}.md"
 out.write_text("\n".join(lines))
 print(out)

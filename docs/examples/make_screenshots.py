@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None, viewer=None) -> list[Path]:
     """Take the screenshots; returns the written PNG paths."""
     import napari
     from qtpy.QtCore import QPoint, QRect
+    from qtpy.QtWidgets import QApplication
 
     from napari_mscgm import list_models
 
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None, viewer=None) -> list[Path]:
 
     written = []
     widget_png = args.out / "widget.png"
+    QApplication.processEvents()  # let the layout give the final (wrapped) status its height
     status = widget.status.native  # crop the empty dock area below the status line
     bottom = status.mapTo(widget, QPoint(0, status.height())).y() + 8
     widget.grab(QRect(0, 0, widget.width(), min(bottom, widget.height()))).save(str(widget_png))

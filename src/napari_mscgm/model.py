@@ -250,7 +250,12 @@ def _refuse_pickle(path: Path) -> None:
             ".safetensors weights, because unpickling can run arbitrary code"
         )
     with open(path, "rb") as fh:
-        head = fh.read(4)
+        head = fh.read(9)
+    # A safetensors file starts with its JSON header's length (u64, little-endian) and "{".
+    # Recognise that first: the length's low byte may itself be 0x80.
+    header_length = int.from_bytes(head[:8], "little") if len(head) == 9 else 0
+    if head[8:9] == b"{" and 0 < header_length <= path.stat().st_size - 8:
+        return
     # Pickle protocol 2+ starts with 0x80; torch.save files are zip archives ("PK").
     if head[:1] == b"\x80" or head[:2] == b"PK":
         raise WeightsError(
