@@ -12,7 +12,7 @@ conditional GAN generators restore the detail bands scale by scale.
 __version__ = "0.1.0"
 
 from .config import ModelConfig
-from .errors import InputError, MSCGMError, OutputError, WeightsError
+from .errors import InputError, MSCGMError, OutputError, ResourceError, WeightsError
 from .model import MSCGM, list_models, load_model, save_model
 from .pipeline import MeanStd, restore
 
@@ -23,6 +23,7 @@ __all__ = [
     "MeanStd",
     "ModelConfig",
     "OutputError",
+    "ResourceError",
     "WeightsError",
     "__version__",
     "list_models",

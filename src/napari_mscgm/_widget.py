@@ -23,6 +23,7 @@ import queue
 import re
 import secrets
 import threading
+import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,10 @@ def layer_axes(ndim: int) -> str:
     as ``TZYX`` (each layer is normalised on its own, like one channel).
     """
     if ndim not in _AXES_BY_NDIM:
-        raise MSCGMError(f"the layer has {ndim} dimensions; MSCGM restores 2D to 5D images")
+        raise MSCGMError(
+            f"The layer has {ndim} dimensions; MSCGM restores 2D to 5D images. Add a layer "
+            "with fewer axes first, e.g. viewer.add_image(layer.data[0]) in the napari console."
+        )
     return _AXES_BY_NDIM[ndim]
 
 
@@ -178,6 +182,15 @@ def _friendly_error(exc: BaseException, tile_size: int | None) -> str:
     )
 
 
+def _unwrap(obj: Any) -> Any:
+    """The object behind one of the proxies that napari hands plugins (layers, values)."""
+    return getattr(obj, "__wrapped__", obj)
+
+
+def _traceback_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+
+
 def _settings() -> QSettings:
     path = os.environ.get(SETTINGS_ENV)
     if path:
@@ -228,6 +241,28 @@ def _contrast(data: np.ndarray, low: float = 1.0, high: float = 99.8) -> tuple[f
     if not hi > lo:
         hi = lo + 1.0
     return (float(lo), float(hi))
+
+
+def _check_layer(layer: Any) -> None:
+    """Refuse, before a run starts, a layer that MSCGM cannot restore, saying what to do.
+
+    Checks what is known without reading pixels: the layer type and RGB. napari
+    itself refuses complex images; pixel types and values (NaN, Inf) are checked by
+    the restoration, whose messages the notifications show.
+    """
+    from napari.layers import Image
+
+    if not isinstance(layer, Image):
+        kind = type(layer).__name__
+        raise MSCGMError(
+            f"'{layer.name}' is a {kind} layer; MSCGM restores image layers. "
+            "Choose an image layer in the 'image' box."
+        )
+    if getattr(layer, "rgb", False):
+        raise MSCGMError(
+            f"'{layer.name}' is an RGB image; MSCGM restores single-channel fluorescence. "
+            "Split it into channels first (right-click the layer > Split RGB)."
+        )
 
 
 # --------------------------------------------------------------------- the job
@@ -414,7 +449,9 @@ def _run_job(job: _Job, state: _State) -> Generator[tuple[int, int], None, _Outc
         except _Cancelled:
             messages.put(("outcome", _Outcome(job, "cancelled")))
         except BaseException as exc:
-            log.exception("napari-mscgm: restoration failed")
+            # The traceback is logged as text: a log record that kept the exception would
+            # keep its frames alive, and with them the tiles' tensors (GPU memory).
+            log.error("napari-mscgm: restoration failed\n%s", _traceback_text(exc))
             messages.put(
                 ("outcome", _Outcome(job, "error", error=_friendly_error(exc, job.tile_size)))
             )
@@ -827,11 +864,7 @@ class RestoreWidget(QWidget):
         ref = self.model.value
         if ref in (None, LOAD_FROM_FILE) or self._model_config is None:
             raise MSCGMError("Choose a model first ('load from file…' to pick a weights file).")
-        if getattr(layer, "rgb", False):
-            raise MSCGMError(
-                f"'{layer.name}' is an RGB image; MSCGM restores single-channel fluorescence. "
-                "Split it into channels first (right-click the layer > Split RGB)."
-            )
+        _check_layer(layer)
         data = layer.data[0] if layer.multiscale else layer.data
         axes = layer_axes(data.ndim)
         tile = int(self.tile_size.value) or None
@@ -935,7 +968,20 @@ class RestoreWidget(QWidget):
             self.status.value = f"Failed: {outcome.error}"
             show_error(outcome.error)
         else:
-            layer = self._publish(outcome)
+            undo: list[Callable[[], Any]] = []
+            try:
+                layer = self._publish(outcome, undo)
+            except Exception as exc:
+                # napari draws a lazy result here, which computes its first plane: an input
+                # problem found only now (NaN pixels in a lazy layer) must leave no layer.
+                for step in reversed(undo):
+                    with contextlib.suppress(Exception):
+                        step()
+                message = _friendly_error(exc, outcome.job.tile_size)
+                log.error("napari-mscgm: showing the result failed\n%s", _traceback_text(exc))
+                self.status.value = f"Failed: {message}"
+                show_error(message)
+                return
             lazy = " (lazy: planes are restored when displayed)" if _is_lazy(layer.data) else ""
             self.status.value = f"Done: '{layer.name}'{lazy}, seed {outcome.metadata['seed']}."
 
@@ -952,8 +998,11 @@ class RestoreWidget(QWidget):
         elif self.progress.value < self.progress.max and done:
             self.progress.value = self.progress.max
 
-    def _publish(self, outcome: _Outcome) -> Any:
-        """Add the result layers, or update the ones a previous run made."""
+    def _publish(self, outcome: _Outcome, undo: list[Callable[[], Any]]) -> Any:
+        """Add the result layers, or update the ones a previous run made.
+
+        ``undo`` receives, for each change made, the step that reverts it.
+        """
         job = outcome.job
         mean, std = outcome.result
         factor = int(outcome.metadata["scale"])
@@ -961,6 +1010,7 @@ class RestoreWidget(QWidget):
         base = f"{job.layer_name}_mscgm" + ("_preview" if job.preview else "")
         extra = {"units": job.units} if job.units else {}
         mean_layer = self._put_layer(
+            undo,
             base,
             mean,
             scale=scale,
@@ -973,6 +1023,7 @@ class RestoreWidget(QWidget):
         std_name = f"{base}_std"
         if std is not None:
             self._put_layer(
+                undo,
                 std_name,
                 std,
                 scale=scale,
@@ -987,11 +1038,23 @@ class RestoreWidget(QWidget):
             self.viewer.layers.remove(std_name)
         return mean_layer
 
-    def _put_layer(self, name: str, data: Any, **props: Any) -> Any:
+    def _put_layer(self, undo: list[Callable[[], Any]], name: str, data: Any, **props: Any) -> Any:
         layers = self.viewer.layers
         existing = layers[name] if name in layers else None
         if existing is not None and self._is_result(existing) and existing.ndim == data.ndim:
             # Same name, our own earlier result: update it in place.
+            # Keep the real objects (and a copy of the metadata dict, which napari
+            # updates in place) to put back if drawing the new data fails.
+            before = {}
+            for key in ("data", *props):
+                value = _unwrap(getattr(existing, key))
+                before[key] = dict(value) if isinstance(value, dict) else value
+
+            def revert() -> None:
+                for key, value in before.items():
+                    setattr(existing, key, value)
+
+            undo.append(revert)
             existing.data = data
             existing.scale = props["scale"]
             existing.translate = props["translate"]
@@ -1002,8 +1065,12 @@ class RestoreWidget(QWidget):
             existing.refresh()
             return existing
         if existing is not None and self._is_result(existing):
+            index, old = layers.index(existing), _unwrap(existing)
             layers.remove(existing)
-        return self.viewer.add_image(data, name=name, **props)
+            undo.append(lambda: layers.insert(index, old))
+        layer = self.viewer.add_image(data, name=name, **props)
+        undo.append(lambda: layers.remove(layer) if layer in layers else None)
+        return layer
 
     # ------------------------------------------------------------- teardown
     def cleanup(self) -> None:

@@ -7,7 +7,7 @@ normalisation, the physics it was trained for and how it was trained.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,7 +28,18 @@ FORMAT_VERSION = 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and Infinity are valid to Python's json module, never to a model.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+#: Sanity bounds of the network sizes: far above any useful model, low enough that
+#: metadata alone cannot describe a network too large to build.
+_Mults = Annotated[
+    tuple[Annotated[int, Field(ge=1, le=64)], ...], Field(min_length=1, max_length=8)
+]
+_Width = Annotated[int, Field(ge=4, le=4096)]
+_Channels = Annotated[int, Field(ge=1, le=64)]
+_Blocks = Annotated[int, Field(ge=1, le=16)]
 
 
 class BridgeConfig(_Strict):
@@ -38,17 +49,17 @@ class BridgeConfig(_Strict):
     max_var: float = Field(1.0, gt=0)
     schedule: Literal["linear"] = "linear"
     objective: Literal["grad"] = "grad"
-    default_steps: int = Field(20, ge=1)
+    default_steps: int = Field(20, ge=1, le=100_000)
     default_eta: float = Field(1.0, ge=0)
 
 
 class UNetConfig(_Strict):
     """Arguments of :class:`napari_mscgm.networks.TimeConditionedUNet`."""
 
-    channels: int = Field(1, ge=1)
-    base_channels: int = Field(32, ge=4)
-    channel_mults: tuple[int, ...] = (1, 2, 2)
-    num_res_blocks: int = Field(1, ge=1)
+    channels: _Channels = 1
+    base_channels: _Width = 32
+    channel_mults: _Mults = (1, 2, 2)
+    num_res_blocks: _Blocks = 1
     attention: bool = False
     norm: Literal["group", "pixel"] = "pixel"
 
@@ -56,11 +67,11 @@ class UNetConfig(_Strict):
 class GeneratorConfig(_Strict):
     """Arguments of :class:`napari_mscgm.networks.HighFrequencyGenerator`."""
 
-    channels: int = Field(1, ge=1)
-    noise_channels: int = Field(1, ge=1)
-    base_channels: int = Field(24, ge=4)
-    channel_mults: tuple[int, ...] = (1, 2)
-    num_res_blocks: int = Field(1, ge=1)
+    channels: _Channels = 1
+    noise_channels: _Channels = 1
+    base_channels: _Width = 24
+    channel_mults: _Mults = (1, 2)
+    num_res_blocks: _Blocks = 1
     norm: Literal["group", "pixel"] = "pixel"
 
 

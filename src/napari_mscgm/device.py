@@ -8,7 +8,7 @@ import torch
 
 from .errors import InputError
 
-__all__ = ["available_devices", "resolve_device"]
+__all__ = ["available_devices", "available_memory", "resolve_device"]
 
 
 def available_devices() -> list[str]:
@@ -18,6 +18,61 @@ def available_devices() -> list[str]:
         devices.append("mps")
     devices.append("cpu")
     return devices
+
+
+def available_memory() -> int | None:
+    """Bytes of CPU memory this process can still allocate, or None when unknown.
+
+    Linux: ``MemAvailable`` of ``/proc/meminfo``, capped by the cgroup (container)
+    limit when one is set, since ``/proc/meminfo`` shows the host's memory.
+    Elsewhere: free physical pages from ``os.sysconf`` where the platform has them.
+    """
+    available = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            return None
+    limit = _cgroup_headroom()
+    return available if limit is None else min(available, limit)
+
+
+def _cgroup_headroom() -> int | None:
+    """Memory left under the cgroup (v2, else v1) limit of this process; None without a limit."""
+    candidates = []
+    try:
+        with open("/proc/self/cgroup") as fh:
+            for line in fh:
+                if line.startswith("0::"):
+                    relative = line.strip()[3:].lstrip("/")
+                    candidates.append(os.path.join("/sys/fs/cgroup", relative, "memory.max"))
+    except OSError:
+        pass
+    # Inside a container the process's own cgroup is usually mounted at the root.
+    candidates += ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+    for limit_file in candidates:
+        usage_file = os.path.join(
+            os.path.dirname(limit_file),
+            "memory.current" if limit_file.endswith(".max") else "memory.usage_in_bytes",
+        )
+        try:
+            with open(limit_file) as fh:
+                text = fh.read().strip()
+            if text == "max" or int(text) >= 2**60:  # v1 writes "no limit" as a huge number
+                return None
+            with open(usage_file) as fh:
+                return max(0, int(text) - int(fh.read()))
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

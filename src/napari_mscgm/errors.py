@@ -7,7 +7,7 @@ Anything else is a bug (exit code 1).
 
 from __future__ import annotations
 
-__all__ = ["InputError", "MSCGMError", "OutputError", "WeightsError"]
+__all__ = ["InputError", "MSCGMError", "OutputError", "ResourceError", "WeightsError"]
 
 
 class MSCGMError(Exception):
@@ -24,3 +24,7 @@ class WeightsError(MSCGMError, ValueError):
 
 class OutputError(MSCGMError, OSError):
     """The output cannot be written where asked."""
+
+
+class ResourceError(MSCGMError, MemoryError):
+    """The run would need more memory than this machine has; the message says what to change."""

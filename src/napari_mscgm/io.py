@@ -12,9 +12,12 @@ chunk, so results larger than memory stream to disk.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -26,12 +29,15 @@ import numpy as np
 from .errors import InputError, OutputError
 
 __all__ = [
+    "ChunkWriter",
     "ImageData",
+    "check_output_path",
     "create_ome_zarr",
     "read_image",
     "read_run_metadata",
     "replace_path",
     "temporary_path",
+    "write_error",
     "write_ome_tiff",
     "write_ome_tiff_from_zarr",
     "write_ome_zarr",
@@ -77,28 +83,40 @@ def _first_sentence(exc: Exception) -> str:
 def read_image(path: str | os.PathLike) -> ImageData:
     """Open an image file lazily as TCZYX with its physical pixel sizes.
 
+    RGB(A) files (samples per pixel) come back with the colours as channels, so
+    each colour is restored on its own. TIFF files are checked first for
+    truncation (pixel data or image directories past the end of the file), which
+    the readers would otherwise report only when the pixels are read, or not at all.
+
     Raises
     ------
     InputError
-        The file does not exist or no installed reader can open it.
+        The file does not exist, is not a regular file, is a truncated or damaged
+        TIFF, or no installed reader can open it.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.is_dir() and not path.name.lower().endswith(".zarr"):
-        raise InputError(f"{path}: is a directory, not an image file")
+    if path.is_dir():
+        if not path.name.lower().endswith(".zarr"):
+            raise InputError(f"{path}: is a directory, not an image file")
+    elif not path.is_file():  # a FIFO or device would block or never end
+        raise InputError(f"{path}: is not a regular file")
+    else:
+        _check_tiff(path)
     errors = []
     try:
         from bioio import BioImage
 
         # bioio logs every reader it tries; the one failure that matters is raised below.
         logging.getLogger("bioio").setLevel(logging.CRITICAL)
-
         image = BioImage(path)
-        data = image.get_image_dask_data("TCZYX")
+        data, channels = _tczyx(image, path)
         sizes = image.physical_pixel_sizes
-        channels = list(image.channel_names) if image.channel_names else None
+        channels = channels or (list(image.channel_names) if image.channel_names else None)
         return ImageData(data, (sizes.Z, sizes.Y, sizes.X), _stem(path), channels)
+    except InputError:
+        raise
     except Exception as exc:  # every reader failure becomes one clear message below
         errors.append(f"bioio: {_first_sentence(exc)}")
     try:
@@ -108,17 +126,216 @@ def read_image(path: str | os.PathLike) -> ImageData:
     else:
         try:
             image = AICSImage(path)
-            data = image.get_image_dask_data("TCZYX")
+            data, channels = _tczyx(image, path)
             sizes = image.physical_pixel_sizes
-            return ImageData(data, (sizes.Z, sizes.Y, sizes.X), _stem(path), None)
+            return ImageData(data, (sizes.Z, sizes.Y, sizes.X), _stem(path), channels)
+        except InputError:
+            raise
         except Exception as exc:
             errors.append(f"aicsimageio: {_first_sentence(exc)}")
     raise InputError(f"{path}: cannot be read as an image ({'; '.join(errors)})")
 
 
+def _tczyx(image: Any, path: Path) -> tuple[Any, list[str] | None]:
+    """The TCZYX dask data of a BioImage/AICSImage; RGB(A) samples become channels.
+
+    Asking for ``TCZYX`` alone would silently keep only the first sample (red).
+    """
+    dims = image.dims
+    samples = dims.S if "S" in dims.order else 1
+    if samples <= 1:
+        return image.get_image_dask_data("TCZYX"), None
+    if dims.C > 1:
+        raise InputError(
+            f"{path}: has {dims.C} channels of {samples} samples (RGB) each; "
+            "save it with one channel axis"
+        )
+    names = list("RGBA")[:samples] if samples <= 4 else None
+    return image.get_image_dask_data("TSZYX"), names
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _check_tiff(path: Path) -> None:
+    """Refuse a truncated or structurally damaged TIFF before any reader opens it.
+
+    tifffile does not raise on a cut-off file: it logs the bad offset and shows
+    fewer planes, or fails only when the missing pixels are read.
+    """
+    with open(path, "rb") as fh:
+        if fh.read(4) not in _TIFF_MAGIC:
+            return
+    import tifffile
+
+    size = path.stat().st_size
+    records = _Records()
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(records)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            tif.pages.useframes = True  # light frames: offsets only, fast for many pages
+            for page in tif.pages:  # reads every image directory
+                ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)]
+                if ends and max(ends) > size:
+                    raise InputError(
+                        f"{path}: truncated TIFF: its pixel data reach byte {max(ends)} but the "
+                        f"file has {size} bytes; the copy or write was incomplete"
+                    )
+            series = tif.series[0] if tif.series else None  # parses OME/ImageJ metadata
+            if series is not None:
+                # Beyond T, C, Z (and the RGB samples axis S) there is no place for an axis.
+                sizes = [n for a, n in zip(series.axes, series.shape, strict=True) if a != "S"]
+                if sum(n > 1 for n in sizes[:-2]) > 3:
+                    raise InputError(
+                        f"{path}: has {len(sizes)} dimensions (axes {series.axes}, shape "
+                        f"{tuple(series.shape)}); napari-mscgm reads at most 5 (T, C, Z, Y, X)"
+                    )
+    except InputError:
+        raise
+    except Exception as exc:  # tifffile raises TiffFileError, struct.error, ValueError …
+        raise InputError(f"{path}: damaged TIFF ({_first_sentence(exc)})") from None
+    finally:
+        logger.removeHandler(records)
+    # Only offsets past the end prove truncation; other oddities (a broken private tag,
+    # say) are left to the readers, which often still read the pixels.
+    for message in records.messages:
+        # OME metadata that promises more planes than the file holds: tifffile would
+        # fill the missing ones with zeros.
+        missing = re.search(r"missing (\d+) frames?", message)
+        if missing:
+            raise InputError(
+                f"{path}: its OME metadata describe {missing.group(1)} more plane(s) than the "
+                "file contains; the metadata or the file is damaged"
+            )
+        match = re.search(r"invalid (\w+ )?offset (\d+)", message)
+        if match and int(match.group(2)) >= size:
+            raise InputError(
+                f"{path}: truncated TIFF: an image directory or tag points to byte "
+                f"{match.group(2)}, past the end of its {size} bytes; the copy or write "
+                "was incomplete"
+            )
+
+
 def temporary_path(path: Path) -> Path:
-    """A sibling path for writing ``path`` atomically (same directory, same filesystem)."""
+    """The sibling ``.<name>.<pid>.part`` that ``path`` is written to before it is renamed.
+
+    Same directory, so the final rename is atomic. The pid keeps two processes
+    writing the same output apart. Temporaries of ``path`` left by a killed run
+    (SIGKILL, power loss) are removed here, so they never pile up; a temporary is
+    stale when its process no longer runs on this machine, or is this process.
+    """
+    _remove_stale_temporaries(path)
     return path.with_name(f".{path.name}.{os.getpid()}.part")
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    prefix = f".{path.name}."
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return  # a missing or unreadable directory is reported by the write itself
+    for entry in entries:
+        pid = entry.name[len(prefix) : -len(".part")]
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".part") and pid.isdigit()):
+            continue
+        if int(pid) != os.getpid() and _process_exists(int(pid)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would terminate the process on Windows: keep its files
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists but belongs to another user
+        return True
+    return True
+
+
+def check_output_path(path: Path) -> None:
+    """Refuse, before any work, an output that cannot be written or would destroy data.
+
+    The parent directory must exist (it is never created: a typo in the path
+    should not silently make directories) and be writable; an existing directory
+    under the output name is replaced only when it is a Zarr store (an earlier
+    result), never for a TIFF output.
+    """
+    parent = path.parent
+    if not parent.exists():
+        raise OutputError(
+            f"{parent}: output directory does not exist; create it first "
+            "(napari-mscgm does not create directories)"
+        )
+    if not parent.is_dir():
+        raise OutputError(f"{parent}: is not a directory")
+    if path.is_dir() and not path.is_symlink():
+        is_zarr = any((path / name).exists() for name in (".zgroup", ".zarray", "zarr.json"))
+        if not (is_zarr and path.name.lower().endswith(".zarr")):
+            raise OutputError(
+                f"{path}: exists and is a directory that is not a Zarr result; "
+                "move it away or choose another output name"
+            )
+    if not os.access(parent, os.W_OK):
+        raise OutputError(
+            f"{parent}: output directory is not writable; choose a directory you can write to"
+        )
+
+
+def write_error(path: Path, exc: OSError) -> OutputError:
+    """The :class:`OutputError` for a failed write of ``path``: what happened, what to do."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    hint = {
+        errno.ENOSPC: "free some space or write elsewhere",
+        errno.EDQUOT: "free some space or write elsewhere",
+        errno.EACCES: "choose a directory you can write to",
+        errno.EPERM: "choose a directory you can write to",
+        errno.EROFS: "choose a directory you can write to",
+    }.get(exc.errno or 0, "check the output location")
+    match = re.fullmatch(r"\.(.+)\.\d+\.part", path.name)
+    if match:  # name the output the user asked for, not its temporary
+        path = path.with_name(match.group(1))
+    return OutputError(f"{path}: cannot write ({reason}); {hint}")
+
+
+class ChunkWriter:
+    """A Zarr array whose chunk writes fail with :class:`OutputError` naming ``target``.
+
+    Given to ``dask.array.store``, so that a full disk or a read-only directory
+    during the write is reported as an output problem, while read errors of the
+    input keep their own type.
+    """
+
+    def __init__(self, array: Any, target: Path) -> None:
+        self.array, self.target = array, target
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        try:
+            self.array[index] = value
+        except OutputError:
+            raise
+        except OSError as exc:
+            raise write_error(self.target, exc) from None
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.array[index]
 
 
 def _ome_tiff_metadata(
@@ -158,8 +375,7 @@ def write_ome_tiff(
     import tifffile
 
     path = Path(path)
-    if not path.parent.exists():
-        raise OutputError(f"{path.parent}: output directory does not exist")
+    check_output_path(path)
     ome = _ome_tiff_metadata(axes, pixel_size_um, metadata, channel_names)
     tmp = temporary_path(path)
     try:
@@ -173,10 +389,13 @@ def write_ome_tiff(
             metadata=ome,
             tile=(256, 256) if data.shape[-1] >= 512 and data.shape[-2] >= 512 else None,
         )
-        os.replace(tmp, path)
+        replace_path(tmp, path)
+    except OutputError:
+        tmp.unlink(missing_ok=True)
+        raise
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise write_error(path, exc) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -226,12 +445,14 @@ TIFF_STREAM_BYTES = 64 * 2**20
 
 
 def replace_path(tmp: Path, path: Path) -> None:
-    """Move a finished temporary file or directory onto ``path``, replacing what was there."""
+    """Move a finished temporary file or directory onto ``path``, replacing what was there.
+
+    A directory cannot be renamed over another, so an earlier Zarr result is removed
+    first: for that moment neither exists, but never a partial one.
+    """
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
-    os.replace(tmp, path)
+    os.replace(tmp, path)  # replaces a file (or symlink) atomically
 
 
 def _zarr_chunks(shape: tuple[int, ...], chunks: Any) -> tuple[int, ...]:
@@ -318,7 +539,7 @@ def create_ome_zarr(
             attrs[RUN_METADATA_KEY] = json.loads(json.dumps(metadata, default=str))
         group.attrs.update(attrs)
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise write_error(path, exc) from exc
     return array
 
 
@@ -335,8 +556,7 @@ def write_ome_zarr(
     import dask.array as da
 
     path = Path(path)
-    if not path.parent.exists():
-        raise OutputError(f"{path.parent}: output directory does not exist")
+    check_output_path(path)
     tmp = temporary_path(path)
     try:
         array = create_ome_zarr(
@@ -349,11 +569,16 @@ def write_ome_zarr(
             channel_names=channel_names,
             dtype=data.dtype,
         )
+        target = ChunkWriter(array, path)
         if isinstance(data, da.Array):
-            da.store(data, array, lock=False)
+            da.store(data, target, lock=False)
         else:
-            array[...] = np.asarray(data)
+            target[...] = np.asarray(data)
         replace_path(tmp, path)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise write_error(path, exc) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -388,8 +613,7 @@ def write_ome_tiff_from_zarr(
             metadata=metadata,
             channel_names=channel_names,
         )
-    if not path.parent.exists():
-        raise OutputError(f"{path.parent}: output directory does not exist")
+    check_output_path(path)
     height, width = shape[-2:]
     planes = int(np.prod(shape[:-2]))
     flat = source  # index planes through an unravelled multi-index
@@ -421,10 +645,13 @@ def write_ome_tiff_from_zarr(
             photometric="minisblack",
             metadata=ome,
         )
-        os.replace(tmp, path)
+        replace_path(tmp, path)
+    except OutputError:
+        tmp.unlink(missing_ok=True)
+        raise
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise write_error(path, exc) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -12,6 +12,8 @@ OME-TIFF with ``out=``, or run on a dask.distributed cluster with ``client=``.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import secrets
 import shutil
@@ -25,8 +27,9 @@ import numpy as np
 import torch
 
 from . import __version__
-from .device import resolve_device
-from .errors import InputError, OutputError
+from .device import available_memory, resolve_device
+from .errors import InputError, OutputError, ResourceError
+from .io import check_output_path
 from .model import MSCGM, load_model
 from .tiling import (
     ModelSpec,
@@ -59,15 +62,29 @@ class MeanStd(NamedTuple):
     std: np.ndarray
 
 
-def canonical_axes(axes: str | None, ndim: int) -> str:
+def canonical_axes(axes: str | None, ndim: int, *, shape: tuple[int, ...] | None = None) -> str:
     """Validate an axes string (letters from ``TCZYX``) against ``ndim``; infer it when None.
 
-    Inference: 2D → ``YX``, 3D → ``ZYX``, 4D → ``CZYX``, 5D → ``TCZYX``.
+    Inference: 2D → ``YX``, 3D → ``ZYX``, 4D → ``CZYX``, 5D → ``TCZYX``. With
+    ``shape``, an inferred layout whose last dimension has 3 or 4 values while
+    the two before it are several times larger is refused: that is an RGB(A)
+    image, which inference would read as a 3- or 4-pixel-wide stack.
     """
     if axes is None:
         if ndim not in _DEFAULT_AXES:
             raise InputError(f"expected a 2D to 5D image, got {ndim} dimensions")
+        if shape is not None and ndim >= 3 and shape[-1] in (3, 4):
+            if min(shape[-3], shape[-2]) >= 4 * shape[-1]:
+                colour = "RGB" if shape[-1] == 3 else "RGBA"
+                suggestion = {3: "YXC", 4: "ZYXC", 5: "TZYXC"}[ndim]
+                raise InputError(
+                    f"the image's shape {tuple(shape)} ends in {shape[-1]} values like "
+                    f"{colour} colour, which would be read as X; pass axes, e.g. "
+                    f"axes={suggestion!r} to restore each colour channel on its own"
+                )
         return _DEFAULT_AXES[ndim]
+    if not isinstance(axes, str):
+        raise InputError(f"axes must be a string of letters from TCZYX, got {axes!r}")
     axes = axes.upper()
     if len(axes) != ndim:
         raise InputError(
@@ -103,11 +120,98 @@ def _from_tczyx(array: Any, axes: str) -> Any:
     return view.transpose([present.index(a) for a in axes])
 
 
-def _check_dtype(dtype: np.dtype) -> None:
+def _check_dtype(image: Any) -> None:
+    try:
+        dtype = np.dtype(image.dtype)
+    except (AttributeError, TypeError):
+        raise InputError(
+            f"cannot read the pixel type of a {type(image).__name__}; pass a numpy, dask or "
+            "zarr array"
+        ) from None
     if np.issubdtype(dtype, np.complexfloating):
         raise InputError(f"complex images are not supported (dtype {dtype}); pass the magnitude")
     if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
         raise InputError(f"unsupported pixel type {dtype}")
+
+
+def _integer(name: str, value: Any, minimum: int, *, unit: str = "") -> int:
+    """``value`` as an int of at least ``minimum``; integral floats (``32.0``) pass."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be an integer, got {value!r}")
+    if not isinstance(value, numbers.Integral):
+        if not math.isfinite(value) or not float(value).is_integer():
+            raise InputError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise InputError(f"{name} must be at least {minimum}{unit}, got {value}")
+    return value
+
+
+def _number(name: str, value: Any) -> float:
+    """``value`` as a finite float >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def _pixel_sizes(sizes: Any) -> tuple[float | None, float | None, float | None] | None:
+    if sizes is None:
+        return None
+    try:
+        values = tuple(sizes)
+    except TypeError:
+        values = ()
+    if len(values) != 3:
+        raise InputError(f"pixel_size_um must be (z, y, x) in µm, got {sizes!r}")
+    out = []
+    for v in values:
+        ok = v is None or (
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+        )
+        if not ok:
+            raise InputError(
+                f"pixel_size_um values must be positive numbers or None, got {sizes!r}"
+            )
+        out.append(None if v is None else float(v))
+    return out[0], out[1], out[2]
+
+
+#: Largest magnitude the float32 output can hold.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_values(image: np.ndarray, axes: str) -> None:
+    """Refuse NaN / Inf pixels and values beyond float32 in an in-memory image.
+
+    Counted plane by plane, so the check needs no second image-sized buffer.
+    (Lazy inputs are checked tile by tile as they are read, see :mod:`napari_mscgm.tiling`.)
+    """
+    if image.dtype.kind != "f":
+        return  # integers and bool are always finite and within float32's range
+    bad, first, largest = 0, None, 0.0
+    for index in np.ndindex(image.shape[:-2]):
+        plane = image[index]
+        finite = np.isfinite(plane)
+        if not finite.all():
+            if first is None:
+                first = (*index, *np.unravel_index(int(np.argmin(finite)), plane.shape))
+            bad += plane.size - int(np.count_nonzero(finite))
+        elif bad == 0:
+            largest = max(largest, float(np.abs(plane).max()))
+    if bad:
+        where = ", ".join(f"{a}={i}" for a, i in zip(axes, first, strict=True))
+        raise InputError(
+            f"the image has {bad} non-finite pixel(s) (NaN or Inf), the first at {where}; "
+            "replace them first, e.g. with numpy.nan_to_num(image)"
+        )
+    if largest > FLOAT32_MAX:
+        raise InputError(
+            f"pixel values up to {largest:.3g} do not fit the float32 output "
+            f"(largest {FLOAT32_MAX:.3g}); rescale the image first"
+        )
 
 
 def channel_percentiles(
@@ -116,7 +220,9 @@ def channel_percentiles(
     """Percentiles per channel of a TCZYX stack, over all of T, Z, Y and X.
 
     Stacks with more than ``max_samples`` values per channel are estimated from a
-    regular strided subsample (whole planes are never all loaded).
+    regular strided subsample (whole planes are never all loaded). NaN and Inf
+    are left out. When the two percentiles coincide (a mostly flat channel) the
+    minimum and maximum are used instead; they are equal only for a constant channel.
 
     Returns
     -------
@@ -135,8 +241,15 @@ def channel_percentiles(
         values = np.asarray(sub, dtype=np.float64).ravel()
         finite = values[np.isfinite(values)]
         if finite.size == 0:
-            raise InputError(f"channel {ci} has no finite pixel values")
+            raise InputError(
+                f"channel {ci} has no finite pixel values (all NaN or Inf); replace them "
+                "first, e.g. with numpy.nan_to_num"
+            )
         out[ci] = np.percentile(finite, [pmin, pmax])
+        if out[ci, 1] <= out[ci, 0]:
+            # A mostly flat channel (e.g. sparse beads on a zero background): fall back to
+            # the full range; a constant channel keeps low == high (restored as itself).
+            out[ci] = finite.min(), finite.max()
     return out
 
 
@@ -233,9 +346,16 @@ def restore(
         Stream the result chunk by chunk into this file instead of returning it:
         ``*.zarr`` writes OME-Zarr (NGFF 0.4, run metadata in the attributes under
         ``"napari-mscgm"``), ``*.tif``/``*.ome.tif`` a tiled BigTIFF OME-TIFF (via a
-        temporary OME-Zarr beside it). Existing files are replaced; the write is
-        atomic. The axes written are the input's in ``TCZYX`` order. With
-        ``samples > 1`` the std goes to ``<name>_std.<ext>``.
+        temporary OME-Zarr beside it). The axes written are the input's in ``TCZYX``
+        order. With ``samples > 1`` the std goes to ``<name>_std.<ext>``.
+        The write is atomic: everything goes to a hidden sibling
+        ``.<name>.<pid>.part``, renamed to ``<name>`` only when complete, and
+        removed on any error or ``KeyboardInterrupt``, so a partial result never
+        appears under the final name. A write is not resumable: an interrupted
+        run starts again from scratch, and the ``.part`` left by a killed process
+        is removed by the next write of the same output. An existing file, or an
+        earlier Zarr result, under the final name is replaced; any other
+        directory is refused. The parent directory must exist (it is not created).
     client : distributed.Client, optional
         Run the same graph on a dask.distributed cluster. The model is shipped
         once and built once per worker; with ``out=`` workers write their chunks
@@ -254,6 +374,34 @@ def restore(
         written (``MeanStd(path, std_path)`` when ``samples > 1``).
     metadata : dict
         Only with ``return_metadata=True``.
+
+    Raises
+    ------
+    InputError
+        The image or a parameter cannot be processed: more than 5 or fewer than 2
+        dimensions, axes that do not fit the shape, an inferred layout that looks
+        like RGB(A) colour (pass ``axes``), complex or non-numeric pixels, NaN or
+        Inf pixels (with their count; lazy inputs report them when the tile is
+        read), values beyond float32.
+    OutputError
+        ``out`` cannot be written: a missing or read-only directory, a full disk,
+        an unsupported extension, or a non-Zarr directory in the way.
+    ResourceError
+        On the CPU, one forward pass over the largest tile (the whole plane when
+        ``tile_size`` is None) would need more memory than is available; the
+        message suggests a ``tile_size``.
+    WeightsError
+        ``model`` names a weights file that cannot be loaded.
+
+    Notes
+    -----
+    Any numeric pixel type is accepted (bool as 0/1); the output is float32 in
+    the input's units. Each channel is normalised by its percentiles; where they
+    coincide (a mostly flat channel), by its minimum and maximum. A constant
+    channel (all zero, say) is returned as that constant. Normalised values are
+    clipped to ±10⁴ percentile ranges, so that a wild outlier cannot overflow the
+    networks. Images of any size from 1×1 are processed (padded by reflection, then
+    cropped). The input is never modified.
     """
     return _restore(
         image,
@@ -299,8 +447,13 @@ def _restore(
     channel_names: list[str] | None = None,
 ) -> Any:
     """:func:`restore`, plus what the CLI adds to written files."""
-    if isinstance(model, str):
+    if isinstance(model, str | os.PathLike):
         model = load_model(model, device=device or "auto")
+    elif not isinstance(model, MSCGM):
+        raise InputError(
+            f"model must be an MSCGM, a bundled model name or a weights path, "
+            f"got {type(model).__name__}"
+        )
     if client is None:
         target_device = model.device if device is None else resolve_device(device)
         if model.device != target_device:
@@ -310,47 +463,55 @@ def _restore(
         target_device = torch.device("cpu")
         device_name = str(device) if device is not None else model.device.type
     model.eval()
-    steps = model.config.bbdp.default_steps if steps is None else int(steps)
-    eta = model.config.bbdp.default_eta if eta is None else float(eta)
-    if steps < 1:
-        raise InputError(f"steps must be at least 1, got {steps}")
-    if eta < 0:
-        raise InputError(f"eta must be >= 0, got {eta}")
-    if samples < 1:
-        raise InputError(f"samples must be at least 1, got {samples}")
-    if batch_size < 1:
-        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    steps = model.config.bbdp.default_steps if steps is None else _integer("steps", steps, 1)
+    eta = model.config.bbdp.default_eta if eta is None else _number("eta", eta)
+    samples = _integer("samples", samples, 1)
+    batch_size = _integer("batch_size", batch_size, 1)
     if precision not in ("float32", "bfloat16"):
         raise InputError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
-    if tile_size is not None and int(tile_size) < 16:
-        raise InputError(f"tile_size must be at least 16 input pixels (or None), got {tile_size}")
-    if overlap < 0:
-        raise InputError(f"overlap must be >= 0, got {overlap}")
+    if tile_size is not None:
+        tile_size = _integer("tile_size", tile_size, 16, unit=" input pixels (or None)")
+    overlap = _integer("overlap", overlap, 0)
     if tile_size is not None and 2 * overlap > tile_size:
         raise InputError(f"overlap {overlap} must be at most half of tile_size {tile_size}")
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be a callable progress(done, total), got {progress!r}")
     if seed is None:
         seed = secrets.randbits(32)
-    if not 0 <= int(seed) < 2**64:
+    seed = _integer("seed", seed, 0)
+    if seed >= 2**64:
         raise InputError(f"seed must be an integer in [0, 2**64), got {seed}")
-    seed = int(seed)
+    pixel_size_um = _pixel_sizes(pixel_size_um)
 
     ndim = getattr(image, "ndim", None)
-    if ndim is None:
+    if not isinstance(ndim, int) or not hasattr(image, "shape"):
         raise InputError(f"expected an array, got {type(image).__name__}")
-    axes = canonical_axes(axes, ndim)
-    _check_dtype(np.dtype(image.dtype))
+    if isinstance(image, np.ma.MaskedArray):
+        raise InputError("masked arrays are not supported; fill the masked pixels first")
+    if isinstance(image, np.ndarray) and type(image) is not np.ndarray:
+        image = np.asarray(image)  # np.matrix and other subclasses index differently
+    axes = canonical_axes(axes, ndim, shape=tuple(image.shape))
+    _check_dtype(image)
+    if not all(isinstance(n, numbers.Integral) for n in image.shape):
+        raise InputError(
+            f"the image's shape {tuple(image.shape)} is not fully known; for a dask array "
+            "call .compute_chunk_sizes() first"
+        )
+    if any(n == 0 for n in image.shape):
+        raise InputError(f"the image is empty (shape {tuple(image.shape)})")
     eager = isinstance(image, np.ndarray)
+    if eager:
+        _check_values(image, axes)
     stack = _to_tczyx(image, axes)
     _, c_size, _, height, width = stack.shape
-    if height < 1 or width < 1:
-        raise InputError(f"the image has an empty spatial extent {height}×{width}")
     if c_size != 1 and model.channels != 1 and c_size != model.channels:
         raise InputError(f"the model expects {model.channels} channel(s), the image has {c_size}")
     out_path = None if out is None else Path(out)
     if out_path is not None:
         _output_kind(out_path)
-        if not out_path.parent.exists():
-            raise OutputError(f"{out_path.parent}: output directory does not exist")
+        check_output_path(out_path)
+        if samples > 1:
+            check_output_path(std_path(out_path))
 
     norm = model.config.normalization
     percentiles = channel_percentiles(stack, pmin=norm.pmin, pmax=norm.pmax)
@@ -511,6 +672,8 @@ def _run(job: _Job, tile: int | None, overlap: int) -> tuple[Any, RunSpec]:
         tile_size=tile,
         overlap=overlap,
     )
+    if job.client is None and next(model.parameters()).device.type == "cpu":
+        _check_memory(job, ys, xs, tile)
     total = forward_passes(run, group) * t_size * c_size * z_size
     run.progress = Progress(None if job.client is not None else job.progress, total)
     if isinstance(stack, np.ndarray):
@@ -533,6 +696,60 @@ def _run(job: _Job, tile: int | None, overlap: int) -> tuple[Any, RunSpec]:
     if job.client is not None and job.progress is not None:
         job.progress(total, total)
     return result, run
+
+
+#: Bytes per target pixel and sample held besides the forward pass: the tile's
+#: float64 result, its denormalised and weighted copies and the output chunk.
+_POSTPROCESS_BYTES = 64
+
+
+def _pass_bytes(model: MSCGM, tile_h: int, tile_w: int, batch: int, samples: int) -> int:
+    """CPU memory of one forward pass over ``batch`` tiles of ``tile_h × tile_w`` input pixels."""
+    h, w = tile_h * model.scale, tile_w * model.scale
+    return model.forward_bytes(h, w, batch) + _POSTPROCESS_BYTES * h * w * max(batch, samples)
+
+
+def _check_memory(job: _Job, ys: Any, xs: Any, tile: int | None) -> None:
+    """Refuse, before starting, a CPU run whose forward pass cannot fit in the free memory.
+
+    Running out of CPU memory is not recoverable like on a GPU: the allocation fails
+    with a bare RuntimeError, or the operating system kills the process.
+    """
+    available = available_memory()
+    if available is None:
+        return
+    model = job.model
+    tile_h = max(b - a for a, b in ys.tiles)
+    tile_w = max(b - a for a, b in xs.tiles)
+    group = max(1, job.batch_size // job.samples)
+    batch = min(job.batch_size, min(group, len(xs.tiles)) * job.samples)
+    needed = _pass_bytes(model, tile_h, tile_w, batch, job.samples)
+    if needed <= available:
+        return
+    height, width = job.stack.shape[-2:]
+    # Tiles come batch_size at a time: the suggestion must fit with the batch asked for,
+    # and be smaller than the tiles that did not fit.
+    suggestion = 256 if tile is None else max(MIN_TILE, min(256, tile // 2))
+
+    def fits(size: int, tiles: int) -> bool:
+        return _pass_bytes(model, size, size, tiles, job.samples) <= available
+
+    while suggestion > MIN_TILE and not fits(suggestion, job.batch_size):
+        suggestion //= 2
+    if tile is None or (tile_h == height and tile_w == width):
+        what = f"restoring a {height}×{width} plane untiled"
+    else:
+        what = f"restoring {tile_h}×{tile_w} tiles, {batch} per forward pass,"
+    advice = f"use tile_size={suggestion}"
+    if not fits(suggestion, job.batch_size):
+        advice += " and batch_size=1"
+    raise ResourceError(
+        f"{what} needs about {_gb(needed)} of memory but {_gb(available)} is available; {advice}"
+    )
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n < 1e10 else f"{n / 1e9:.0f} GB"
 
 
 def _split(values: Any, axes: str) -> Any:
@@ -569,7 +786,14 @@ def _write(job: _Job, run: RunSpec, group: int) -> Any:
     import dask
     import dask.array as da
 
-    from .io import create_ome_zarr, replace_path, temporary_path, write_ome_tiff_from_zarr
+    from .io import (
+        ChunkWriter,
+        create_ome_zarr,
+        replace_path,
+        temporary_path,
+        write_error,
+        write_ome_tiff_from_zarr,
+    )
 
     out, axes, scale, client = job.out_path, job.axes, job.model.scale, job.client
     stack = job.stack
@@ -598,8 +822,8 @@ def _write(job: _Job, run: RunSpec, group: int) -> Any:
             name = target.name + ".zarr" if kind == "tiff" else target.name
             tmp = temporary_path(target.with_name(name))
             temps.append(tmp)
-            stores.append(
-                create_ome_zarr(
+            try:
+                array = create_ome_zarr(
                     tmp,
                     shape=shape,
                     chunks=chunks,
@@ -608,7 +832,11 @@ def _write(job: _Job, run: RunSpec, group: int) -> Any:
                     metadata=metadata if k == 0 else {**metadata, "content": "std"},
                     channel_names=job.channel_names,
                 )
-            )
+            except OutputError as exc:  # name the output asked for, not the scratch store
+                if isinstance(exc.__cause__, OSError):
+                    raise write_error(target, exc.__cause__) from None
+                raise
+            stores.append(ChunkWriter(array, target))
         for t, c, z0, z1 in _slabs(stack.shape, planes):
             slab = restore_graph(
                 stack[t : t + 1, c : c + 1, z0:z1], job.spec, run, group=group, offset=(t, c, z0)
@@ -627,11 +855,14 @@ def _write(job: _Job, run: RunSpec, group: int) -> Any:
             dask.compute(stored, scheduler=client if client is not None else "sync")
         for k, (target, tmp) in enumerate(zip(targets, temps, strict=True)):
             if kind == "zarr":
-                replace_path(tmp, target)
+                try:
+                    replace_path(tmp, target)
+                except OSError as exc:
+                    raise write_error(target, exc) from None
             else:
                 write_ome_tiff_from_zarr(
                     target,
-                    stores[k],
+                    stores[k].array,
                     axes=present,
                     pixel_size_um=sizes,
                     metadata=metadata if k == 0 else {**metadata, "content": "std"},

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import InputError
+from .errors import InputError, ResourceError
 from .noise import NoiseKey
 
 __all__ = [
@@ -53,6 +53,13 @@ __all__ = [
     "restore_graph",
     "tile_alignment",
 ]
+
+
+#: Normalised inputs are clipped to ± this many percentile ranges: far beyond any real
+#: signal (a saturated pixel of a dim 16-bit image is a few hundred), small enough that
+#: the networks' float32 arithmetic cannot overflow.
+NORMALISED_LIMIT = 1e4
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # ---------------------------------------------------------------- layout
@@ -175,7 +182,7 @@ def resolve_model(spec: Any, device: str) -> Any:
 
 
 # ---------------------------------------------------------------- run description
-class TileOOMError(RuntimeError):
+class TileOOMError(ResourceError):
     """Out of device memory with a single tile per forward pass: the tile must shrink."""
 
 
@@ -238,11 +245,15 @@ def forward_passes(run: RunSpec, group: int) -> int:
 
 
 def _is_oom(exc: BaseException) -> bool:
-    """Out of device memory: CUDA's ``OutOfMemoryError``, or MPS's / HIP's RuntimeError."""
+    """Out of device memory: CUDA's ``OutOfMemoryError``, MPS's / HIP's RuntimeError, or
+    the CPU allocator's ("can't allocate memory")."""
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    if isinstance(exc, oom):
+    if isinstance(exc, oom | MemoryError):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
 
 
 def _sample_items(model: Any, run: RunSpec, items: list, plane: tuple[int, int, int]) -> list:
@@ -326,20 +337,27 @@ def _restore_group(spec: Any, run: RunSpec, group: _Group, blocks: list) -> list
     plane_in = plane_in.reshape(plane_in.shape[-2:])
     oy = run.ys.cores[group.r0][0]
     ox = run.xs.cores[group.q0][0]
-    t, c, z = group.plane
+    c = group.plane[1]
     low, high = run.percentiles[c]
     span = high - low if high > low else 1.0
-    model = resolve_model(spec, run.device)
-    device = next(model.parameters()).device
     y0, y1 = run.ys.tiles[group.row]
-    items = []
+    tiles = []
     for j in group.cols:
         x0, x1 = run.xs.tiles[j]
         tile = np.asarray(plane_in[y0 - oy : y1 - oy, x0 - ox : x1 - ox], dtype=np.float64)
-        if not np.all(np.isfinite(tile)):
-            raise InputError(f"plane t={t}, c={c}, z={z} contains NaN or Inf pixels")
-        norm = torch.from_numpy(((tile - low) / span).astype(np.float32))[None, None]
-        degraded = model.upsample(norm.to(device))
+        _check_tile(tile, group.plane, y0, x0)
+        tiles.append(tile)
+    if high <= low and all((tile == low).all() for tile in tiles):
+        # A constant channel has nothing to restore: it comes back as itself.
+        return _constant_group(run, group, tiles, low)
+    model = resolve_model(spec, run.device)
+    device = next(model.parameters()).device
+    items = []
+    for j, tile in zip(group.cols, tiles, strict=True):
+        x0 = run.xs.tiles[j][0]
+        # Clipped so that an absurd outlier cannot overflow float32 inside the networks.
+        norm = np.clip((tile - low) / span, -NORMALISED_LIMIT, NORMALISED_LIMIT)
+        degraded = model.upsample(torch.from_numpy(norm.astype(np.float32))[None, None].to(device))
         for s in range(run.samples):
             items.append((degraded, s, y0 * run.scale, x0 * run.scale))
     restored = _sample_items(model, run, items, group.plane)
@@ -352,7 +370,46 @@ def _restore_group(spec: Any, run: RunSpec, group: _Group, blocks: list) -> list
         parts = [stack.mean(axis=0)]
         if run.samples > 1:
             parts.append(stack.std(axis=0, ddof=1))
-        outputs.append((np.stack(parts) * weight).astype(np.float32))
+        weighted = np.clip(np.stack(parts) * weight, -_FLOAT32_MAX, _FLOAT32_MAX)
+        outputs.append(weighted.astype(np.float32))
+    return outputs
+
+
+def _check_tile(tile: np.ndarray, plane: tuple[int, int, int], y0: int, x0: int) -> None:
+    """Refuse NaN / Inf and values beyond float32 in a tile read from a lazy input."""
+    finite = np.isfinite(tile)
+    t, c, z = plane
+    if not finite.all():
+        bad = tile.size - int(np.count_nonzero(finite))
+        y, x = np.unravel_index(int(np.argmin(finite)), tile.shape)
+        raise InputError(
+            f"plane t={t}, c={c}, z={z} has non-finite pixels, NaN or Inf ({bad} in the tile at "
+            f"y={y0}, x={x0}, the first at y={y0 + y}, x={x0 + x}); replace them first, "
+            "e.g. with numpy.nan_to_num"
+        )
+    largest = float(np.abs(tile).max())
+    if largest > _FLOAT32_MAX:
+        raise InputError(
+            f"plane t={t}, c={c}, z={z} has pixel values up to {largest:.3g}, beyond the "
+            "float32 output; rescale the image first"
+        )
+
+
+def _constant_group(run: RunSpec, group: _Group, tiles: list, value: float) -> list:
+    """Outputs of a group of constant tiles, with the progress its forward passes would give."""
+    widths: dict[int, int] = {}
+    outputs = []
+    wy = blend_weights(run.ys, group.row, run.scale)
+    for j, tile in zip(group.cols, tiles, strict=True):
+        widths[tile.shape[1]] = widths.get(tile.shape[1], 0) + 1
+        weight = wy[:, None] * blend_weights(run.xs, j, run.scale)[None, :]
+        parts = [np.float64(value) * weight]
+        if run.samples > 1:
+            parts.append(np.zeros_like(weight))
+        outputs.append(np.stack(parts).astype(np.float32))
+    for n in widths.values():
+        for _ in range(-(-n * run.samples // run.batch_size)):
+            run.progress.tick()
     return outputs
 
 

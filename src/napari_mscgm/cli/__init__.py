@@ -16,11 +16,12 @@ import importlib
 import pkgutil
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from ..errors import MSCGMError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["Terminated", "build_parser", "main"]
 
 PROG = "napari-mscgm"
 
@@ -56,25 +57,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt is for SIGINT.
+
+    A BaseException, so that ``except Exception`` in library code does not swallow
+    it and the ``finally`` clauses that remove temporary outputs still run.
+    """
+
+
 def _raise_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(143)
+    raise Terminated
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (the contract: one line on stderr)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``napari-mscgm`` command; returns the exit code."""
+    """Entry point of the ``napari-mscgm`` command; returns the exit code.
+
+    Expected errors (:class:`~napari_mscgm.errors.MSCGMError`) print one line and
+    return 2, SIGINT returns 130 and SIGTERM 143, each after the command has removed
+    its temporary files; anything else propagates with its traceback (exit code 1).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    # Signal handlers can only be installed from the main thread (e.g. not in a worker).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm) if main_thread else None
     try:
         return int(args.func(args) or 0)
     except MSCGMError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 143
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,8 +8,11 @@ dask.distributed cluster.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ORDER = 10
 #: How long to wait for a dask scheduler given by --scheduler.
@@ -101,23 +104,88 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _output_paths(inputs: list[Path], output: Path) -> list[Path]:
-    from ..errors import InputError, OutputError
+def _output_paths(inputs: list[Path], output: Path) -> tuple[list[Path], Path | None]:
+    """Where each result goes, and the output directory to create (if any).
 
-    if len(inputs) == 1 and not output.is_dir():
-        return [output]
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output}: with several inputs, OUTPUT must be a directory")
-    if not output.exists():
-        if not output.parent.exists():
-            raise OutputError(f"{output.parent}: output directory does not exist")
-        output.mkdir()
+    With one input, OUTPUT is the result unless it is an existing directory that is
+    not itself an OME-Zarr result (``.zarr``); with several, it is a directory.
+    """
+    from ..errors import InputError
     from ..io import _stem
 
+    zarr_named = output.name.lower().endswith(".zarr")
+    if len(inputs) == 1 and (zarr_named or not output.is_dir()):
+        return [output], None
+    if zarr_named:
+        raise InputError(
+            f"{output}: with several inputs, OUTPUT must be a directory, not a .zarr name"
+        )
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output}: with several inputs, OUTPUT must be a directory")
     names = [output / f"{_stem(p)}_mscgm.ome.tif" for p in inputs]
     if len(set(names)) != len(names):
         raise InputError("several inputs have the same file name stem; restore them separately")
-    return names
+    return names, None if output.exists() else output
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file: symlinks, ``..``, hard links, case-folding."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _check_outputs(
+    inputs: list[Path], outputs: list[Path], new_dir: Path | None, args: argparse.Namespace
+) -> None:
+    """Refuse, before any work, every output that cannot or must not be written.
+
+    ``new_dir`` is the output directory that the run will create: its parent is the
+    one that must exist and be writable.
+    """
+    from ..errors import InputError, OutputError
+    from ..io import check_output_path
+    from ..pipeline import std_path
+
+    for dst in outputs:
+        if not dst.name.lower().endswith((".tif", ".tiff", ".zarr")):
+            raise InputError(f"{dst}: output must end in .ome.tif, .tif or .zarr")
+        targets = (dst, std_path(dst)) if args.samples > 1 else (dst,)
+        for target in targets:
+            if any(_same_file(target, src) for src in inputs):
+                raise InputError(f"{target}: output would overwrite an input; choose another name")
+        for target in targets:
+            if (target.exists() or target.is_symlink()) and not args.overwrite:
+                raise OutputError(f"{target}: already exists (use --overwrite to replace it)")
+            # The directory must exist and be writable; the run creates ``new_dir`` itself.
+            check_output_path(new_dir if dst.parent == new_dir else target)
+
+
+def _pixel_size_note(src: Path, x_um: float | None, model: Any) -> str | None:
+    """A warning when the file's pixel size is far from the model's, else None."""
+    expected = model.config.physics.input_pixel_size_um
+    if not (expected and x_um) or abs(x_um - expected) / expected <= 0.1:
+        return None
+    # Readers report 1 µm when a file records no pixel size (plain TIFFs).
+    hint = " (readers report 1 µm when the file records no pixel size)" if x_um == 1.0 else ""
+    return (
+        f"napari-mscgm: warning: {src.name} has {x_um:g} µm pixels{hint} but model "
+        f"'{model.config.name}' expects {expected:g} µm; results may be unreliable"
+    )
+
+
+def _with_input(exc: Exception, src: Path) -> Exception:
+    """``exc`` with the input file named, so that a batch says which file failed."""
+    text = str(exc)
+    if str(src) in text or src.name in text:
+        return exc
+    try:
+        return type(exc)(f"{src}: {text}")
+    except TypeError:  # an error class with another signature: keep it as it is
+        return exc
 
 
 def _connect(address: str):
@@ -134,12 +202,9 @@ def _connect(address: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..errors import InputError, OutputError
+    from ..errors import InputError
     from ..io import read_image
     from ..model import list_models, load_model
-    from ..pipeline import _restore, std_path
 
     inputs = [Path(p) for p in args.inputs]
     for path in inputs:
@@ -151,17 +216,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--overlap must be >= 0, got {args.overlap}")
     if args.tile and 2 * args.overlap > args.tile:
         raise InputError(f"--overlap {args.overlap} must be at most half of --tile {args.tile}")
-    outputs = _output_paths(inputs, Path(args.output))
-    for dst in outputs:
-        if not dst.name.lower().endswith((".tif", ".tiff", ".zarr")):
-            raise InputError(f"{dst}: output must end in .ome.tif, .tif or .zarr")
-        if dst.resolve() in {p.resolve() for p in inputs}:
-            raise InputError(f"{dst}: output would overwrite an input; choose another name")
-        for target in (dst, std_path(dst)) if args.samples > 1 else (dst,):
-            if target.exists() and not args.overwrite:
-                raise OutputError(f"{target}: already exists (use --overwrite to replace it)")
-        if not dst.parent.exists():
-            raise OutputError(f"{dst.parent}: output directory does not exist")
+    outputs, new_dir = _output_paths(inputs, Path(args.output))
+    _check_outputs(inputs, outputs, new_dir, args)
+    # Open every input (lazily) first: an unreadable file fails before any work.
+    images = [read_image(src) for src in inputs]
 
     name = args.model
     if name is None:
@@ -170,48 +228,70 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("no bundled models are installed; pass --model PATH.safetensors")
         name = bundled[0]
     client = _connect(args.scheduler) if args.scheduler else None
+    if new_dir is not None:
+        new_dir.mkdir()
     try:
         # With a cluster the workers pick their device; the client keeps a CPU copy to ship.
         model = load_model(name, device="cpu" if client is not None else args.device)
-        for src, dst in zip(inputs, outputs, strict=True):
-            image = read_image(src)
-            x_um = image.pixel_size_um[2]
-            expected = model.config.physics.input_pixel_size_um
-            if expected and x_um and abs(x_um - expected) / expected > 0.1:
-                print(
-                    f"napari-mscgm: warning: {src.name} has {x_um:g} µm pixels but model "
-                    f"'{model.config.name}' expects {expected:g} µm; results may be unreliable",
-                    file=sys.stderr,
-                )
-            with tqdm(total=0, desc=src.name, unit="batch", disable=None, leave=False) as bar:
-
-                def progress(done: int, total: int, bar: tqdm = bar) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
-
-                _restore(
-                    image.data,
-                    model,
-                    steps=args.steps,
-                    seed=args.seed,
-                    eta=args.eta,
-                    samples=args.samples,
-                    axes="TCZYX",
-                    tile_size=args.tile or None,
-                    overlap=args.overlap,
-                    device=args.device if client is not None else None,
-                    batch_size=args.batch_size,
-                    precision=args.precision,
-                    progress=progress,
-                    return_metadata=False,
-                    out=dst,
-                    client=client,
-                    pixel_size_um=image.pixel_size_um,
-                    extra_metadata={"input": str(src), "input_name": image.name},
-                    channel_names=image.channel_names,
-                )
+        for src, image, dst in zip(inputs, images, outputs, strict=True):
+            _restore_file(src, image, dst, model, client, args)
             print(f"{src} -> {dst}")
+    except BaseException:
+        if new_dir is not None:  # created here: leave nothing behind when nothing is in it
+            with contextlib.suppress(OSError):
+                new_dir.rmdir()
+        raise
     finally:
         if client is not None:
             client.close()
     return 0
+
+
+def _restore_file(
+    src: Path, image: Any, dst: Path, model: Any, client: Any, args: argparse.Namespace
+) -> None:
+    """Restore one opened input into ``dst`` (written atomically by the pipeline)."""
+    from tqdm import tqdm
+
+    from ..errors import InputError
+    from ..pipeline import _restore
+
+    # Printed once the input has passed the pipeline's checks, so that a refused input
+    # gets its one error line only.
+    note = _pixel_size_note(src, image.pixel_size_um[2], model)
+    with tqdm(total=0, desc=src.name, unit="batch", disable=None, leave=False) as bar:
+
+        def progress(done: int, total: int, bar: tqdm = bar) -> None:
+            nonlocal note
+            if note:
+                tqdm.write(note, file=sys.stderr)
+                note = None
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            _restore(
+                image.data,
+                model,
+                steps=args.steps,
+                seed=args.seed,
+                eta=args.eta,
+                samples=args.samples,
+                axes="TCZYX",
+                tile_size=args.tile or None,
+                overlap=args.overlap,
+                device=args.device if client is not None else None,
+                batch_size=args.batch_size,
+                precision=args.precision,
+                progress=progress,
+                return_metadata=False,
+                out=dst,
+                client=client,
+                pixel_size_um=image.pixel_size_um,
+                extra_metadata={"input": str(src), "input_name": image.name},
+                channel_names=image.channel_names,
+            )
+        except InputError as exc:
+            raise _with_input(exc, src) from None
+    if note:
+        print(note, file=sys.stderr)
