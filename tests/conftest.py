@@ -60,3 +60,16 @@ def tiny_weights(tmp_path_factory, tiny_model) -> str:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def notifications(monkeypatch) -> list[tuple[str, str]]:
+    """The widget's error/warning/info notifications, recorded as (kind, message)."""
+    from napari_mscgm import _widget  # Qt: imported only by the tests that use the widget
+
+    seen: list[tuple[str, str]] = []
+    for kind in ("error", "warning", "info"):
+        monkeypatch.setattr(
+            _widget, f"show_{kind}", lambda msg, kind=kind: seen.append((kind, msg))
+        )
+    return seen

@@ -34,17 +34,6 @@ def isolated_settings(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def notifications(monkeypatch):
-    """The widget's notifications as (kind, message)."""
-    seen: list[tuple[str, str]] = []
-    for kind in ("error", "warning", "info"):
-        monkeypatch.setattr(
-            widget_module, f"show_{kind}", lambda msg, kind=kind: seen.append((kind, msg))
-        )
-    return seen
-
-
-@pytest.fixture
 def viewer_widget(make_napari_viewer, tiny_weights):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)

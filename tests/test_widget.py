@@ -37,17 +37,6 @@ def isolated_settings(tmp_path, monkeypatch):
     return path
 
 
-@pytest.fixture
-def notifications(monkeypatch):
-    """Record the widget's error/warning/info notifications."""
-    seen: list[tuple[str, str]] = []
-    for kind in ("error", "warning", "info"):
-        monkeypatch.setattr(
-            widget_module, f"show_{kind}", lambda msg, kind=kind: seen.append((kind, msg))
-        )
-    return seen
-
-
 def _image(shape=(48, 48), seed=0) -> np.ndarray:
     """A small bead-like image in camera units (Poisson noise on a few blobs)."""
     rng = np.random.default_rng(seed)
