@@ -65,7 +65,8 @@ lines += [
     f"- data: {t.data}",
     f"- command: `{t.command}`",
     f"- iterations: {', '.join(f'{k} {v}' for k, v in t.iterations.items())}",
-    f"- wall time: {t.wall_time_s:.0f} s on a shared 2-core CPU (1 torch thread, no GPU)",
+    f"- wall time: {t.wall_time_s:.0f} s on a 2-core CPU, no GPU (threads and the earlier "
+    'runs: see "How this model was made")',
     f"- date: {t.date}",
     "",
     "Validation during training (EMA weights, 4 held-out simulated images, "
