@@ -73,3 +73,15 @@ def notifications(monkeypatch) -> list[tuple[str, str]]:
             _widget, f"show_{kind}", lambda msg, kind=kind: seen.append((kind, msg))
         )
     return seen
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, tiny_weights):
+    """A viewer with the widget opened through the manifest, set for fast tiny-model runs."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-mscgm", "Restore (MSCGM)")
+    widget.set_model(tiny_weights)
+    widget.steps.value = 2
+    widget.tile_size.value = 64
+    widget.overlap.value = 8
+    return viewer, widget

@@ -20,8 +20,6 @@ import pytest
 from napari_mscgm import _widget as widget_module
 from napari_mscgm._widget import SETTINGS_ENV
 
-PLUGIN = "napari-mscgm"
-WIDGET = "Restore (MSCGM)"
 RUN_TIMEOUT_MS = 60_000
 #: Words that say what to do; every refusal must contain one.
 ACTIONS = ("choose", "split", "replace", "add a layer", "run again", "report", "use ", "convert")
@@ -31,17 +29,6 @@ ACTIONS = ("choose", "split", "replace", "add a layer", "run again", "report", "
 def isolated_settings(tmp_path, monkeypatch):
     """Never read or write the user's real QSettings."""
     monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "settings.ini"))
-
-
-@pytest.fixture
-def viewer_widget(make_napari_viewer, tiny_weights):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-    widget.set_model(tiny_weights)
-    widget.steps.value = 2
-    widget.tile_size.value = 64
-    widget.overlap.value = 8
-    return viewer, widget
 
 
 def _pixels(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

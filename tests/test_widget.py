@@ -48,17 +48,6 @@ def _image(shape=(48, 48), seed=0) -> np.ndarray:
     return rng.poisson(clean + 100).astype(np.uint16)
 
 
-@pytest.fixture
-def viewer_widget(make_napari_viewer, tiny_weights):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-    widget.set_model(tiny_weights)
-    widget.steps.value = 2
-    widget.tile_size.value = 64
-    widget.overlap.value = 8
-    return viewer, widget
-
-
 def _run(qtbot, widget, preview=False):
     worker = widget.run(preview=preview)
     assert worker is not None

@@ -12,13 +12,12 @@ LL_S and the detail bands, and scores (CARE-style PSNR/SSIM, as `evaluate`):
 """
 
 import argparse
-from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 
 from napari_mscgm import load_model
+from napari_mscgm.datasets import percentile_normalize, read_pairs
 from napari_mscgm.evaluate import care_metrics
 from napari_mscgm.noise import NoiseKey
 from napari_mscgm.wavelets import haar_dwt2_level, haar_idwt2_level
@@ -31,11 +30,6 @@ args = parser.parse_args()
 
 model = load_model(args.model, device="cpu")
 levels = model.levels
-
-
-def normalise(a: np.ndarray) -> np.ndarray:
-    low, high = np.percentile(a, [1.0, 99.8])
-    return ((a - low) / (high - low)).astype(np.float32)
 
 
 def split(a: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -53,17 +47,15 @@ def merge(ll: torch.Tensor, details: list[torch.Tensor]) -> np.ndarray:
 
 
 rows = []
-for path in sorted((Path(args.data) / "low").iterdir())[: args.limit]:
-    low = tifffile.imread(path).astype(np.float32).squeeze()
-    high = tifffile.imread(Path(args.data) / "high" / path.name).astype(np.float32).squeeze()
-    y = model.upsample(torch.from_numpy(normalise(low))[None, None])
+for _name, low, high in read_pairs(args.data, scale=model.scale)[: args.limit]:
+    y = model.upsample(torch.from_numpy(percentile_normalize(low))[None, None])
     with torch.no_grad():
         outs = [
             model.sample(y, keys=[NoiseKey(seed=s, sample=0)], steps=1)[0, 0].numpy()
             for s in range(4)
         ]
     ll_m, d_m = split(torch.from_numpy(outs[0])[None, None])
-    ll_x, d_x = split(torch.from_numpy(normalise(high))[None, None])
+    ll_x, d_x = split(torch.from_numpy(percentile_normalize(high))[None, None])
     no_details = [torch.zeros_like(d) for d in d_m]
     rows.append(
         {

@@ -8,13 +8,12 @@ detail bands; this script isolates the coarsest band the bridge restores.
 """
 
 import argparse
-from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 
 from napari_mscgm import load_model
+from napari_mscgm.datasets import percentile_normalize, read_pairs
 from napari_mscgm.noise import NoiseKey, gaussian_field
 from napari_mscgm.wavelets import haar_dwt2_level
 
@@ -30,8 +29,7 @@ steps_list = [int(s) for s in args.steps.split(",")]
 
 
 def normalise(a: np.ndarray) -> torch.Tensor:
-    low, high = np.percentile(a, [1.0, 99.8])
-    return torch.from_numpy(((a - low) / (high - low)).astype(np.float32))[None, None]
+    return torch.from_numpy(percentile_normalize(a))[None, None]
 
 
 def coarsest(a: torch.Tensor) -> torch.Tensor:
@@ -64,9 +62,7 @@ def restore_coarsest(condition: torch.Tensor, steps: int, key: NoiseKey) -> torc
 
 
 rows = []
-for i, low_path in enumerate(sorted(Path(args.data, "low").glob("*.tif*"))[: args.limit]):
-    low = tifffile.imread(low_path).astype(np.float32).squeeze()
-    high = tifffile.imread(Path(args.data, "high", low_path.name)).astype(np.float32).squeeze()
+for i, (_name, low, high) in enumerate(read_pairs(args.data, scale=model.scale)[: args.limit]):
     degraded = coarsest(model.upsample(normalise(low)))
     target = coarsest(normalise(high))
     condition = model.to_bridge(degraded)

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,24 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[Path]:
+    """Give the temporary to write ``path`` to; rename it onto ``path`` when the block ends.
+
+    On any error, or an interruption, the temporary is removed and the old ``path``
+    stays as it was; an ``OSError`` becomes the :class:`OutputError` of :func:`write_error`.
+    """
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        replace_path(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise write_error(path, exc) from None
+        raise
+
+
 def check_output_path(path: Path) -> None:
     """Refuse, before any work, an output that cannot be written or would destroy data.
 
@@ -377,28 +396,16 @@ def write_ome_tiff(
     path = Path(path)
     check_output_path(path)
     ome = _ome_tiff_metadata(axes, pixel_size_um, metadata, channel_names)
-    tmp = temporary_path(path)
-    try:
-        big = data.nbytes > 2**31
+    with _atomic_file(path) as tmp:
         tifffile.imwrite(
             tmp,
             data,
             ome=True,
-            bigtiff=big,
+            bigtiff=data.nbytes > 2**31,
             photometric="minisblack",
             metadata=ome,
             tile=(256, 256) if data.shape[-1] >= 512 and data.shape[-2] >= 512 else None,
         )
-        replace_path(tmp, path)
-    except OutputError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise write_error(path, exc) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -632,8 +639,7 @@ def write_ome_tiff_from_zarr(
                     yield piece
 
     ome = _ome_tiff_metadata(axes, pixel_size_um, metadata, channel_names)
-    tmp = temporary_path(path)
-    try:
+    with _atomic_file(path) as tmp:
         tifffile.imwrite(
             tmp,
             tiles(),
@@ -645,14 +651,4 @@ def write_ome_tiff_from_zarr(
             photometric="minisblack",
             metadata=ome,
         )
-        replace_path(tmp, path)
-    except OutputError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise write_error(path, exc) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path

@@ -418,13 +418,18 @@ def _validation_detail(exc: Exception) -> str:
     return f"{where}: {text}{more}" if where else f"{text}{more}"
 
 
+def _header_config(path: Path, metadata: dict[str, str]) -> ModelConfig:
+    """The validated config in the header ``metadata`` of the weights file ``path``."""
+    if METADATA_KEY not in metadata:
+        raise WeightsError(f"{path}: no '{METADATA_KEY}' metadata; not a napari-mscgm weights file")
+    return parse_model_metadata(metadata[METADATA_KEY], source=path)
+
+
 def read_model_config(path: str | Path) -> ModelConfig:
     """Read and validate the ``mscgm`` metadata of a weights file without loading tensors."""
     path = Path(path)
     metadata, _ = _read_header(path)
-    if METADATA_KEY not in metadata:
-        raise WeightsError(f"{path}: no '{METADATA_KEY}' metadata; not a napari-mscgm weights file")
-    return parse_model_metadata(metadata[METADATA_KEY], source=path)
+    return _header_config(path, metadata)
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device | None = "auto") -> MSCGM:
@@ -468,9 +473,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = "au
             f"got {sha[:12]}…); the installation is damaged, reinstall napari-mscgm"
         )
     metadata, stored = _read_header(path)
-    if METADATA_KEY not in metadata:
-        raise WeightsError(f"{path}: no '{METADATA_KEY}' metadata; not a napari-mscgm weights file")
-    config = parse_model_metadata(metadata[METADATA_KEY], source=path)
+    config = _header_config(path, metadata)
     # Build on the meta device first: the metadata alone must not make us allocate
     # memory for an architecture the file does not hold.
     try:

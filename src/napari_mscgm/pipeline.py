@@ -32,6 +32,7 @@ from .errors import InputError, OutputError, ResourceError
 from .io import check_output_path
 from .model import MSCGM, load_model
 from .tiling import (
+    FLOAT32_MAX,
     ModelSpec,
     Progress,
     RunSpec,
@@ -177,10 +178,6 @@ def _pixel_sizes(sizes: Any) -> tuple[float | None, float | None, float | None] 
             )
         out.append(None if v is None else float(v))
     return out[0], out[1], out[2]
-
-
-#: Largest magnitude the float32 output can hold.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_values(image: np.ndarray, axes: str) -> None:

@@ -59,7 +59,8 @@ __all__ = [
 #: signal (a saturated pixel of a dim 16-bit image is a few hundred), small enough that
 #: the networks' float32 arithmetic cannot overflow.
 NORMALISED_LIMIT = 1e4
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Largest magnitude the float32 output can hold.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # ---------------------------------------------------------------- layout
@@ -370,7 +371,7 @@ def _restore_group(spec: Any, run: RunSpec, group: _Group, blocks: list) -> list
         parts = [stack.mean(axis=0)]
         if run.samples > 1:
             parts.append(stack.std(axis=0, ddof=1))
-        weighted = np.clip(np.stack(parts) * weight, -_FLOAT32_MAX, _FLOAT32_MAX)
+        weighted = np.clip(np.stack(parts) * weight, -FLOAT32_MAX, FLOAT32_MAX)
         outputs.append(weighted.astype(np.float32))
     return outputs
 
@@ -388,7 +389,7 @@ def _check_tile(tile: np.ndarray, plane: tuple[int, int, int], y0: int, x0: int)
             "e.g. with numpy.nan_to_num"
         )
     largest = float(np.abs(tile).max())
-    if largest > _FLOAT32_MAX:
+    if largest > FLOAT32_MAX:
         raise InputError(
             f"plane t={t}, c={c}, z={z} has pixel values up to {largest:.3g}, beyond the "
             "float32 output; rescale the image first"
