@@ -8,7 +8,9 @@ LL_S and the detail bands, and scores (CARE-style PSNR/SSIM, as `evaluate`):
 - the model's output as is, and the mean of 4 samples;
 - the ground truth's LL_S with the model's details (how good the generators are);
 - the model's LL_S with the ground truth's details (how good the bridge is);
-- the model's LL_S with no details, and with only the coarser details.
+- the model's LL_S with no details, and with only the coarser details;
+- the ground truth with its finest detail band set to zero (for 2x models: all the
+  input's pixel grid can hold, an oracle), and with the model's finest band instead.
 """
 
 import argparse
@@ -67,6 +69,8 @@ for _name, low, high in read_pairs(args.data, scale=model.scale)[: args.limit]:
             "model LL, coarser details only": care_metrics(
                 merge(ll_m, [no_details[0], *d_m[1:]]), high
             ),
+            "truth, finest band zero": care_metrics(merge(ll_x, [no_details[0], *d_x[1:]]), high),
+            "truth, model's finest band": care_metrics(merge(ll_x, [d_m[0], *d_x[1:]]), high),
         }
     )
 
