@@ -105,9 +105,9 @@ def child(source: str, out: str, tile: int, model_kind: str, threads: int | None
     models = {"micro": micro_model, "passthrough": passthrough_model, "default": bundled_or_default}
     model = models[model_kind]()
     if os.environ.get("MSCGM_MAX_TILES"):  # to study the slab size
-        from napari_mscgm import pipeline
+        from napari_mscgm.restoration import write
 
-        pipeline.MAX_TILES_PER_GRAPH = int(os.environ["MSCGM_MAX_TILES"])
+        write.MAX_TILES_PER_GRAPH = int(os.environ["MSCGM_MAX_TILES"])
     baseline = _rss_mb()  # interpreter + torch + model, before any pixel is read
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sampler = RssSampler()

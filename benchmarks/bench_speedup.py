@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from napari_mscgm.noise import NoiseKey
+from napari_mscgm.core.noise import NoiseKey
 
 from ._common import default_model, timed
 

@@ -16,7 +16,8 @@ napari-mscgm restore "$INPUT" -o "$OUT/beads_mscgm.ome.tif" --model beads-sr2x -
 python - "$OUT/beads_mscgm.ome.tif" <<'PY'
 import sys
 
-from napari_mscgm.evaluate import bicubic, care_metrics
+from napari_mscgm.evaluation.baselines import bicubic
+from napari_mscgm.evaluation.metrics import care_metrics
 from napari_mscgm.io import read_image, read_run_metadata
 from napari_mscgm.samples import load_sample
 

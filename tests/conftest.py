@@ -65,7 +65,9 @@ def rng() -> np.random.Generator:
 @pytest.fixture
 def notifications(monkeypatch) -> list[tuple[str, str]]:
     """The widget's error/warning/info notifications, recorded as (kind, message)."""
-    from napari_mscgm import _widget  # Qt: imported only by the tests that use the widget
+    from napari_mscgm._napari import (
+        widget as _widget,  # Qt: imported only by the tests that use the widget
+    )
 
     seen: list[tuple[str, str]] = []
     for kind in ("error", "warning", "info"):

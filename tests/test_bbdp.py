@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_mscgm.bbdp import BrownianBridge
+from napari_mscgm.core.bridge import BrownianBridge
 
 TOL = 1e-4
 

@@ -2,30 +2,20 @@ import numpy as np
 import pytest
 
 from napari_mscgm.cli import main
-from napari_mscgm.datasets import (
+from napari_mscgm.errors import InputError
+from napari_mscgm.io import read_image, write_ome_tiff
+from napari_mscgm.training.datasets import (
     PairPool,
     folder_pairs,
     folder_pool,
-    percentile_normalize,
     read_pairs,
     simulated_pool,
 )
-from napari_mscgm.errors import InputError
-from napari_mscgm.io import read_image, write_ome_tiff
 
 
 def _write(path, data, px):
     path.parent.mkdir(parents=True, exist_ok=True)
     write_ome_tiff(path, data.astype(np.float32), axes="YX", pixel_size_um=(None, px, px))
-
-
-def test_percentile_normalize_maps_percentiles_to_0_and_1(rng):
-    image = rng.gamma(2.0, 50.0, (64, 64)) + 100
-    out = percentile_normalize(image, pmin=1, pmax=99.8)
-    assert out.dtype == np.float32
-    assert np.percentile(out, 1) == pytest.approx(0, abs=1e-5)
-    assert np.percentile(out, 99.8) == pytest.approx(1, abs=1e-5)
-    assert np.all(np.isfinite(percentile_normalize(np.ones((8, 8)))))  # flat image
 
 
 def test_crops_stay_registered_under_flips_and_rotations(rng):

@@ -6,22 +6,18 @@ import torch
 import torch.nn.functional as F
 
 from napari_mscgm.cli import main
-from napari_mscgm.config import PhysicsConfig
-from napari_mscgm.evaluate import (
-    CAREConfig,
-    CARENet,
+from napari_mscgm.config import CAREConfig, PhysicsConfig
+from napari_mscgm.core.care import CARENet
+from napari_mscgm.evaluation.baselines import (
     bicubic,
-    care_metrics,
     deconvolution_sigma_px,
-    evaluate,
-    fit_affine,
     gaussian_kernel,
-    load_care,
     nearest,
-    normalize_ground_truth,
     richardson_lucy_baseline,
-    save_care,
 )
+from napari_mscgm.evaluation.metrics import care_metrics, fit_affine, normalize_ground_truth
+from napari_mscgm.evaluation.run import evaluate
+from napari_mscgm.model_io.weights import load_care, save_model
 
 
 def test_fit_affine_recovers_a_linear_map(rng):
@@ -83,7 +79,7 @@ def test_evaluate_scores_every_method(rng):
 def test_care_weights_roundtrip(tmp_path, rng):
     torch.manual_seed(0)
     net = CARENet(CAREConfig(base_channels=8, channel_mults=(1, 2)))
-    path = save_care(net, tmp_path / "care.safetensors")
+    path = save_model(net, tmp_path / "care.safetensors")
     loaded = load_care(path)
     image = rng.random((12, 12)).astype(np.float32) * 100
     assert np.array_equal(net.eval().predict(image), loaded.predict(image))
@@ -94,7 +90,7 @@ def test_evaluate_cli_on_tiny_data(tmp_path, tiny_weights):
     assert (
         main(["simulate", "--preset", "beads", "--n", "2", "--shape", "32", "-o", str(data)]) == 0
     )
-    care = save_care(
+    care = save_model(
         CARENet(CAREConfig(base_channels=8, channel_mults=(1, 2))), tmp_path / "c.safetensors"
     )
     out = tmp_path / "eval"

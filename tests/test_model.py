@@ -10,9 +10,13 @@ from conftest import tiny_config
 from safetensors.torch import load_file, save_file
 
 from napari_mscgm import MSCGM, ModelConfig, WeightsError, list_models, load_model, save_model
-from napari_mscgm import model as model_module
-from napari_mscgm.networks import HighFrequencyGenerator, PatchDiscriminator, TimeConditionedUNet
-from napari_mscgm.noise import NoiseKey
+from napari_mscgm.core.networks import (
+    HighFrequencyGenerator,
+    PatchDiscriminator,
+    TimeConditionedUNet,
+)
+from napari_mscgm.core.noise import NoiseKey
+from napari_mscgm.model_io import bundled
 
 
 def _untrained_bridge(model: MSCGM) -> MSCGM:
@@ -216,11 +220,11 @@ def test_truncated_file(tmp_path, tiny_model):
 def test_bundled_checksum_verified(tmp_path, tiny_model, monkeypatch):
     save_model(tiny_model, tmp_path / "fake-sr2x.safetensors")
     (tmp_path / "SHA256SUMS").write_text("0" * 64 + "  fake-sr2x.safetensors\n")
-    monkeypatch.setattr(model_module, "_bundled_dir", lambda: tmp_path)
+    monkeypatch.setattr(bundled, "bundled_dir", lambda: tmp_path)
     assert list_models() == ["fake-sr2x"]
     with pytest.raises(WeightsError, match="SHA-256 mismatch"):
         load_model("fake-sr2x")
-    digest = model_module.file_sha256(tmp_path / "fake-sr2x.safetensors")
+    digest = bundled.file_sha256(tmp_path / "fake-sr2x.safetensors")
     (tmp_path / "SHA256SUMS").write_text(f"{digest}  fake-sr2x.safetensors\n")
     assert load_model("fake-sr2x").sha256 == digest
 
@@ -231,7 +235,7 @@ def test_missing_file_message(tmp_path):
 
 
 def test_pixel_norm_fast_path_matches_the_definition():
-    from napari_mscgm.networks import PixelGroupNorm
+    from napari_mscgm.core.networks import PixelGroupNorm
 
     torch.manual_seed(0)
     norm = PixelGroupNorm(1, 6)

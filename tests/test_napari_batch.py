@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_mscgm._widget import SETTINGS_ENV
+from napari_mscgm._napari.settings import SETTINGS_ENV
 from napari_mscgm.io import read_image, read_run_metadata, write_ome_tiff
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtGui import QImage
 
-from napari_mscgm._widget import SETTINGS_ENV
-from napari_mscgm.model import list_models
+from napari_mscgm import list_models
+from napari_mscgm._napari.settings import SETTINGS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 

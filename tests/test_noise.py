@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_mscgm.noise import NoiseKey, gaussian_field
+from napari_mscgm.core.noise import NoiseKey, gaussian_field
 
 
 def test_standard_normal_statistics():

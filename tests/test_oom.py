@@ -85,7 +85,7 @@ def test_lazy_result_reports_a_tile_too_big(monkeypatch, tiny_model, rng):
     # A lazy result cannot restart with smaller tiles when computed later: it says what to do.
     import dask.array as da
 
-    from napari_mscgm.tiling import TileOOMError
+    from napari_mscgm.restoration.batching import TileOOMError
 
     _inject_oom(monkeypatch, tiny_model, lambda x: True)
     lazy = restore(da.from_array(rng.random((64, 64))), tiny_model, steps=1, tile_size=64)

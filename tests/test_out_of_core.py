@@ -100,10 +100,10 @@ def test_samples_stream_mean_and_std(tmp_path, tiny_model, zarr_input):
 
 
 def test_tiled_ome_tiff_streaming(tmp_path, tiny_model, zarr_input, stack, monkeypatch):
-    from napari_mscgm import io
+    from napari_mscgm.io import ome_tiff
 
     # Force the band-by-band path on a small image (normally above 64 MiB).
-    monkeypatch.setattr(io, "TIFF_STREAM_BYTES", 0)
+    monkeypatch.setattr(ome_tiff, "TIFF_STREAM_BYTES", 0)
     out = tmp_path / "r.ome.tif"
     restore(zarr_input, tiny_model, axes="ZYX", out=out, pixel_size_um=(0.5, 0.65, 0.65), **KW)
     with tifffile.TiffFile(out) as tif:
@@ -134,20 +134,20 @@ def test_interrupted_write_leaves_nothing(tmp_path, tiny_model, zarr_input):
 
 def test_slabs_of_planes_give_the_same_result(tmp_path, tiny_model, zarr_input, stack, monkeypatch):
     # Big stacks are written in slabs of planes (bounded graphs); a slab per plane changes nothing.
-    from napari_mscgm import pipeline
+    from napari_mscgm.restoration import write
 
     calls = []
-    real = pipeline.restore_graph
+    real = write.restore_graph
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("offset"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "restore_graph", counting)
-    monkeypatch.setattr(pipeline, "MAX_TILES_PER_GRAPH", 1)
+    monkeypatch.setattr(write, "restore_graph", counting)
+    monkeypatch.setattr(write, "MAX_TILES_PER_GRAPH", 1)
     out = restore(zarr_input, tiny_model, axes="ZYX", out=tmp_path / "s.zarr", **KW)
     assert calls == [(0, 0, 0), (0, 0, 1)]  # one graph per plane
-    monkeypatch.setattr(pipeline, "restore_graph", real)
+    monkeypatch.setattr(write, "restore_graph", real)
     expected = restore(stack, tiny_model, axes="ZYX", **KW)
     np.testing.assert_array_equal(np.asarray(zarr.open_group(str(out), mode="r")["0"]), expected)
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 from napari_mscgm import InputError, ModelConfig, WeightsError, restore
-from napari_mscgm.model import parse_model_metadata, read_model_config
-from napari_mscgm.wavelets import haar_dwt2, haar_idwt2, pad_to_multiple
+from napari_mscgm.core.wavelets import haar_dwt2, haar_idwt2, pad_to_multiple
+from napari_mscgm.model_io.weights import parse_model_metadata, read_model_config
 
 # Modest budgets: the file runs in well under a minute on one core.
 MANY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

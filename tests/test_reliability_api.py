@@ -33,15 +33,16 @@ from napari_mscgm import (
     ResourceError,
     WeightsError,
     load_model,
-    pipeline,
     restore,
     save_model,
 )
-from napari_mscgm import model as model_module
+from napari_mscgm.core.normalize import PercentileNormalizer
 from napari_mscgm.device import available_memory
 from napari_mscgm.io import read_image, read_run_metadata, temporary_path, write_ome_tiff
-from napari_mscgm.pipeline import channel_percentiles
-from napari_mscgm.tiling import TileOOMError
+from napari_mscgm.model_io import bundled
+from napari_mscgm.model_io.weights import DATA_SHA_KEY
+from napari_mscgm.restoration import memory
+from napari_mscgm.restoration.batching import TileOOMError
 
 FAST = {"steps": 1, "seed": 0}
 
@@ -160,8 +161,9 @@ def test_mostly_flat_channel_is_normalised_by_its_range():
     # 2 bright pixels in 4096: the 1st and 99.8th percentiles are both 0.
     image = np.zeros((1, 1, 1, 64, 64))
     image[0, 0, 0, 10, 10] = image[0, 0, 0, 40, 50] = 1000.0
-    np.testing.assert_array_equal(channel_percentiles(image, pmin=1, pmax=99.8), [[0, 1000]])
-    np.testing.assert_array_equal(channel_percentiles(image * 0 + 5, pmin=1, pmax=99.8), [[5, 5]])
+    norm = PercentileNormalizer(1, 99.8)
+    np.testing.assert_array_equal(norm.fit_stack(image).values, [[0, 1000]])
+    np.testing.assert_array_equal(norm.fit_stack(image * 0 + 5).values, [[5, 5]])
 
 
 @pytest.mark.parametrize(
@@ -362,7 +364,7 @@ def weights(tmp_path, tiny_model) -> Path:
 
 def test_saved_weights_carry_a_data_checksum_and_load(weights, tiny_model):
     header = _header(weights)
-    assert len(header[model_module.DATA_SHA_KEY]) == 64
+    assert len(header[DATA_SHA_KEY]) == 64
     assert load_model(weights, device="cpu").config == tiny_model.config
 
 
@@ -489,14 +491,14 @@ def test_extra_and_missing_tensors_name_them(weights):
 
 
 def test_bundled_model_with_a_damaged_copy_fails_its_checksum(tmp_path, monkeypatch):
-    real = model_module._bundled_dir()
-    name = model_module.list_models()[0]
+    real = bundled.bundled_dir()
+    name = bundled.list_models()[0]
     copy = tmp_path / "models"
     copy.mkdir()
     shutil.copy(real / "SHA256SUMS", copy / "SHA256SUMS")
     for entry in real.glob("*.safetensors"):
         shutil.copy(entry, copy / entry.name)
-    monkeypatch.setattr(model_module, "_bundled_dir", lambda: copy)
+    monkeypatch.setattr(bundled, "bundled_dir", lambda: copy)
     assert load_model(name, device="cpu").sha256 is not None  # the intact copy loads
     path = copy / f"{name}.safetensors"
     blob = bytearray(path.read_bytes())
@@ -749,8 +751,8 @@ def test_forward_memory_estimate_is_plausible(tiny_model):
 
 def test_untiled_run_that_cannot_fit_is_refused_with_a_tile_size(tiny_model, rng, monkeypatch):
     image = _frozen(rng.random((160, 160)).astype(np.float32))
-    needed = pipeline._pass_bytes(tiny_model, 160, 160, 1, 1)
-    monkeypatch.setattr(pipeline, "available_memory", lambda: needed // 3)
+    needed = memory.pass_bytes(tiny_model, 160, 160, 1, 1)
+    monkeypatch.setattr(memory, "available_memory", lambda: needed // 3)
     with pytest.raises(ResourceError, match=r"a 160×160 plane untiled needs about .* GB") as info:
         restore(image, tiny_model, tile_size=None, **FAST)
     message = _one_line(info.value)
@@ -769,7 +771,7 @@ def test_small_untiled_run_passes_the_memory_check(tiny_model, rng):
 
 def test_estimate_grows_with_pixels_so_small_runs_pass(tiny_model, monkeypatch, rng):
     # 100 MB free: a 64×64 plane fits, a 2048×2048 plane does not.
-    monkeypatch.setattr(pipeline, "available_memory", lambda: 100 * 10**6)
+    monkeypatch.setattr(memory, "available_memory", lambda: 100 * 10**6)
     assert restore(rng.random((64, 64)), tiny_model, tile_size=None, **FAST).shape == (128, 128)
     with pytest.raises(ResourceError, match="untiled"):
         restore(np.zeros((2048, 2048), np.float32), tiny_model, tile_size=None, **FAST)
@@ -797,8 +799,8 @@ def test_tile_oom_is_a_typed_resource_error():
 
 
 def test_tiles_too_big_for_memory_get_a_smaller_suggestion(tiny_model, rng, monkeypatch):
-    needed = pipeline._pass_bytes(tiny_model, 128, 128, 4, 1)
-    monkeypatch.setattr(pipeline, "available_memory", lambda: needed // 2)
+    needed = memory.pass_bytes(tiny_model, 128, 128, 4, 1)
+    monkeypatch.setattr(memory, "available_memory", lambda: needed // 2)
     image = rng.random((128, 600)).astype(np.float32)
     with pytest.raises(ResourceError, match=r"128×128 tiles, 4 per forward pass, needs") as info:
         restore(image, tiny_model, tile_size=128, overlap=0, batch_size=4, **FAST)

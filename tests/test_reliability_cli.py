@@ -443,7 +443,7 @@ def test_read_only_filesystem_refused_before_any_work(
 
     monkeypatch.setattr(os, "access", access)
     started = []
-    monkeypatch.setattr("napari_mscgm.pipeline._run", lambda *a, **k: started.append(1))
+    monkeypatch.setattr("napari_mscgm.restoration.pipeline._run", lambda *a, **k: started.append(1))
     rc, _, err = _cli(capsys, "restore", src, "-o", folder / "o.ome.tif", "--model", tiny_weights)
     _assert_refused(rc, err, str(folder), "not writable")
     assert not started and not list(folder.iterdir())
@@ -510,9 +510,9 @@ def test_unexpected_failure_is_exit_1_with_traceback_and_no_file(tmp_path, tiny_
     # A bug is not the user's fault: exit 1 with the traceback to report, still no file.
     out = tmp_path / "out.ome.tif"
     script = (
-        "import sys, napari_mscgm.tiling as t\n"
+        "import sys, napari_mscgm.restoration.graph as g\n"
         "def broken(*a, **k): raise RuntimeError('a bug')\n"
-        "t._restore_group = broken\n"
+        "g._restore_group = broken\n"
         "from napari_mscgm.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
@@ -536,27 +536,39 @@ def test_signal_mid_run_leaves_nothing(tmp_path, tiny_weights, suffix, sig, code
     src = _tiff(tmp_path / "big.tif", _stack((2, 128, 128)).astype(np.uint16))
     before = _sha(src)
     out = tmp_path / f"out{suffix}"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # Enough work for minutes: the signal always lands in the middle.
+    marker = tmp_path.parent / f"{tmp_path.name}.started"
+    # The signal lands inside the computation by construction, not by timing: after its first
+    # batch of tiles the run says so (the marker file) and keeps computing until interrupted.
+    script = (
+        "import sys, time, pathlib, napari_mscgm.restoration.graph as g\n"
+        "real = g.restore_batches\n"
+        "def batches(*a, **k):\n"
+        "    out = real(*a, **k)\n"
+        f"    pathlib.Path({str(marker)!r}).touch()\n"
+        "    while True: time.sleep(0.01)\n"
+        "g.restore_batches = batches\n"
+        "from napari_mscgm.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "napari_mscgm.cli", "restore", str(src), "-o", str(out),
-         "--model", tiny_weights, "--steps", "200", "--tile", "32", "--overlap", "4"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [sys.executable, "-c", script, "restore", str(src), "-o", str(out),
+         "--model", tiny_weights, "--steps", "2", "--tile", "32", "--overlap", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while not _leftovers(tmp_path):  # the temporary output appears when writing starts
+        deadline = time.monotonic() + 120  # a safety net for a broken run, not a measurement
+        while not marker.exists():
             assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the run never started writing"
+            assert time.monotonic() < deadline, "the run never started computing"
             time.sleep(0.05)
-        time.sleep(1.0)  # inside the computation
-        assert proc.poll() is None
+        assert _leftovers(tmp_path)  # the temporary output is being written
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+        marker.unlink(missing_ok=True)
     assert proc.returncode == code, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == f"napari-mscgm: {word}"

@@ -17,8 +17,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from napari_mscgm import _widget as widget_module
-from napari_mscgm._widget import SETTINGS_ENV
+from napari_mscgm._napari import worker as worker_module
+from napari_mscgm._napari.settings import SETTINGS_ENV
 
 RUN_TIMEOUT_MS = 60_000
 #: Words that say what to do; every refusal must contain one.
@@ -204,7 +204,7 @@ def test_lazy_result_plane_with_nan_raises_the_input_error_when_shown(
 def _track_tensors(monkeypatch, widget, on_progress=None) -> list[weakref.ref]:
     """Weak references to the tensors each tile makes (the upsampled input tile)."""
     refs: list[weakref.ref] = []
-    real_restore = widget_module.restore
+    real_restore = worker_module.restore
 
     def restore(data, model, *args, progress, **kwargs):
         real_upsample = model.upsample
@@ -225,7 +225,7 @@ def _track_tensors(monkeypatch, widget, on_progress=None) -> list[weakref.ref]:
         finally:
             del model.upsample
 
-    monkeypatch.setattr(widget_module, "restore", restore)
+    monkeypatch.setattr(worker_module, "restore", restore)
     return refs
 
 
@@ -265,7 +265,7 @@ def test_failure_mid_run_adds_nothing_and_releases_memory(
         if done == 3:
             raise RuntimeError("the GPU fell off the bus")
 
-    real_restore = widget_module.restore
+    real_restore = worker_module.restore
     tensors = _track_tensors(monkeypatch, widget, on_progress=fail_on_third)
     worker = widget.run()
     job = weakref.ref(widget._job)
@@ -279,7 +279,7 @@ def test_failure_mid_run_adds_nothing_and_releases_memory(
     gc.collect()
     assert tensors and all(ref() is None for ref in tensors) and job() is None
     # The widget recovers: the next run works and adds the layer.
-    monkeypatch.setattr(widget_module, "restore", real_restore)
+    monkeypatch.setattr(worker_module, "restore", real_restore)
     notifications.clear()
     assert widget.run() is not None
     _wait(qtbot, widget)
@@ -298,7 +298,7 @@ def test_failed_rerun_keeps_the_previous_result(viewer_widget, qtbot, notificati
     def broken(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(widget_module, "restore", broken)
+    monkeypatch.setattr(worker_module, "restore", broken)
     assert widget.run() is not None
     _wait(qtbot, widget)
     message = _assert_refused(viewer, widget, notifications, ["img", "img_mscgm"], "memory")

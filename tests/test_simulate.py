@@ -28,10 +28,16 @@ from napari_mscgm.simulate import (
     simulate_pair,
     simulate_pairs,
 )
+from napari_mscgm.simulate.scenes._canvas import persistent_walks
 
 WAVELENGTH = 0.52
 # Scale 4: a 5×/0.2 input on the same camera (1.3 µm pixels) against the 20×/0.75 target.
 SCALE4 = SimulationConfig(input=Microscope(na=0.2, magnification=5), scene="beads")
+
+
+def _fwhm(config, na):
+    """The FWHM of a config's PSF model at this NA."""
+    return sim.fwhm_um(na=na, wavelength_um=config.wavelength_um, psf=config.psf)
 
 
 def measured_fwhm(profile: np.ndarray, pixel_size_um: float) -> float:
@@ -59,8 +65,8 @@ def test_airy_fwhm_is_051_lambda_over_na(na, expected_um):
 
 def test_default_objectives_fwhm_in_config():
     config = SimulationConfig()
-    assert config.input_fwhm_um == pytest.approx(0.51 * WAVELENGTH / 0.4, rel=0.05)
-    assert config.target_fwhm_um == pytest.approx(0.51 * WAVELENGTH / 0.75, rel=0.05)
+    assert _fwhm(config, config.input.na) == pytest.approx(0.51 * WAVELENGTH / 0.4, rel=0.05)
+    assert _fwhm(config, config.target.na) == pytest.approx(0.51 * WAVELENGTH / 0.75, rel=0.05)
 
 
 def test_gaussian_psf_approximates_airy_width():
@@ -108,7 +114,7 @@ def test_close_pair_resolved_by_target_optics_only():
     """A separation between the two FWHMs dips between the beads only with the target PSF."""
     px, n = 0.02, 201
     config = SimulationConfig()
-    separation = 0.5 * (config.target_fwhm_um + config.input_fwhm_um)
+    separation = 0.5 * (_fwhm(config, config.target.na) + _fwhm(config, config.input.na))
     half = round(separation / px / 2)
     pair = np.zeros((n, n))
     pair[n // 2, n // 2 - half] = pair[n // 2, n // 2 + half] = 1
@@ -188,8 +194,10 @@ def test_camera_model_forwards_its_parameters():
     camera = Camera(qe=0.9, read_noise_e=1.0, gain_adu_per_e=1.5, offset_adu=90, bit_depth=12)
     photons = np.full((64, 64), 100.0)
     np.testing.assert_array_equal(
-        camera.acquire(photons, np.random.default_rng(3)),
-        camera_noise(photons, rng=np.random.default_rng(3), **camera.noise_parameters()),
+        sim.acquire(camera, photons, np.random.default_rng(3)),
+        camera_noise(
+            photons, rng=np.random.default_rng(3), **camera.model_dump(exclude={"pixel_size_um"})
+        ),
     )
 
 
@@ -222,7 +230,7 @@ def test_scene_generators_return_peak_normalised_density(name):
 def test_mixed_draws_each_scene_type():
     shape, px = (128, 128), 0.08125
     found = set()
-    for seed in range(12):
+    for seed in range(80):  # 12 classes: enough seeds to draw each
         rng = np.random.default_rng(seed)
         picked = sim.MIXED_SCENES[rng.integers(len(sim.MIXED_SCENES))]
         found.add(picked)
@@ -236,7 +244,7 @@ def test_mixed_draws_each_scene_type():
 
 def test_bead_layout_has_close_pairs_between_the_fwhms():
     config = SimulationConfig(scene="beads")
-    band = (config.target_fwhm_um, config.input_fwhm_um)
+    band = (_fwhm(config, config.target.na), _fwhm(config, config.input.na))
     shape, px = (1024, 1024), config.fine_pixel_size_um
     layout = bead_positions(
         shape, pixel_size_um=px, rng=np.random.default_rng(5), pair_separation_um=band
@@ -258,7 +266,7 @@ def test_simulated_pairs_populate_the_resolution_band():
     config = preset_config("beads")
     pair = simulate_pair(config, shape=32, rng=0)
     assert pair.metadata["pair_separation_um"] == pytest.approx(
-        [config.target_fwhm_um, config.input_fwhm_um]
+        [_fwhm(config, config.target.na), _fwhm(config, config.input.na)]
     )
     # Even a tiny field gets at least one close pair.
     layout = bead_positions((16, 16), pixel_size_um=0.08125, rng=0)
@@ -296,7 +304,7 @@ def test_bead_rendering_conserves_mass_and_centroid():
 def test_persistent_walk_tangent_correlation():
     rng = np.random.default_rng(6)
     n, steps, step, persistence = 400, 400, 0.05, 5.0
-    _, _, theta = sim._persistent_walks(
+    _, _, theta = persistent_walks(
         rng, np.zeros((n, 2)), np.zeros(n), steps, step, np.full(n, persistence)
     )
     for k in (40, 100, 300):

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from napari_mscgm import load_model, restore
-from napari_mscgm.pipeline import channel_percentiles
-from napari_mscgm.tiling import blend_weights, plan_axis, tile_alignment
+from napari_mscgm.core.normalize import PercentileNormalizer
+from napari_mscgm.restoration.layout import blend_weights, plan_axis, tile_alignment
 
 
 @settings(max_examples=60, deadline=None)
@@ -179,8 +179,8 @@ def test_normalisation_is_global_per_channel(tiny_model, rng):
     assert meta["tile_size"] == 16 and meta["overlap"] == 4
     # Huge stacks: a bounded subsample gives nearly the same percentiles.
     stack = rng.gamma(2.0, 100.0, (1, 1, 8, 256, 256))
-    full = channel_percentiles(stack, pmin=1, pmax=99.8)
-    sub = channel_percentiles(stack, pmin=1, pmax=99.8, max_samples=20_000)
+    full = PercentileNormalizer(1, 99.8).fit_stack(stack).values
+    sub = PercentileNormalizer(1, 99.8).fit_stack(stack, max_samples=20_000).values
     np.testing.assert_allclose(sub, full, rtol=0.05)
 
 

@@ -7,32 +7,39 @@ from conftest import tiny_config
 
 from napari_mscgm import list_models, load_model, restore
 from napari_mscgm.cli import main
-from napari_mscgm.datasets import simulated_pool
-from napari_mscgm.evaluate import load_care
+from napari_mscgm.config import parse_train_config
+from napari_mscgm.core.losses import ssim_torch
 from napari_mscgm.io import write_ome_tiff
-from napari_mscgm.train import TrainConfig, checkpoint_path, ssim_torch, train
+from napari_mscgm.model_io.weights import load_care
+from napari_mscgm.training.checkpoint import checkpoint_path
+from napari_mscgm.training.datasets import simulated_pool
+from napari_mscgm.training.loop import train
 
 TINY = tiny_config().networks.model_dump()
 
 
-def _recipe(**overrides):
+def _recipe(algorithm="mscgm", **overrides):
     base = {
         "name": "tiny-train",
-        "networks": TINY,
         "data": {"source": "simulated", "preset": "beads", "n": 6, "shape": 64, "validation": 2},
         "crop": 32,
-        "bridge": {"iterations": 30, "batch_size": 8, "lr": 1e-3},
-        "generators": {"iterations": 30, "batch_size": 4, "lr": 1e-3},
-        "care": {"iterations": 10, "batch_size": 4, "lr": 1e-3},
-        "care_base_channels": 8,
-        "d_base_channels": 8,
         "val_every": 10,
-        "val_steps": 2,
         "lr_warmup": 0,
         "checkpoint_every": 10,
     }
+    if algorithm == "care":
+        base.update(algorithm="care", care={"iterations": 10, "batch_size": 4, "lr": 1e-3})
+        base["base_channels"] = 8
+    else:
+        base.update(
+            networks=TINY,
+            bridge={"iterations": 30, "batch_size": 8, "lr": 1e-3},
+            generators={"iterations": 30, "batch_size": 4, "lr": 1e-3},
+            d_base_channels=8,
+            val_steps=2,
+        )
     base.update(overrides)
-    return TrainConfig.model_validate(base)
+    return parse_train_config(base)
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +111,7 @@ def test_resume_continues_to_the_same_weights(tmp_path, pool):
 
 def test_care_baseline_trains_and_loads(tmp_path, pool):
     out = tmp_path / "care.safetensors"
-    result = train(
-        _recipe(baseline="care"), out, pool=pool, progress=False, device="cpu", threads=1
-    )
+    result = train(_recipe("care"), out, pool=pool, progress=False, device="cpu", threads=1)
     assert result.iterations == {"care": 10}
     care = load_care(out)
     prediction = care.predict(pool.lows[0] * 100 + 7)

@@ -3,7 +3,7 @@ import pytest
 import pywt
 import torch
 
-from napari_mscgm.wavelets import haar_dwt2, haar_idwt2, pad_to_multiple
+from napari_mscgm.core.wavelets import haar_dwt2, haar_idwt2, pad_to_multiple
 
 
 @pytest.mark.parametrize("levels", [1, 2, 3])

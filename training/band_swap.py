@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from napari_mscgm import load_model
-from napari_mscgm.datasets import percentile_normalize, read_pairs
-from napari_mscgm.evaluate import care_metrics
-from napari_mscgm.noise import NoiseKey
-from napari_mscgm.wavelets import haar_dwt2_level, haar_idwt2_level
+from napari_mscgm.core.noise import NoiseKey
+from napari_mscgm.core.normalize import PercentileNormalizer
+from napari_mscgm.core.wavelets import haar_dwt2_level, haar_idwt2_level
+from napari_mscgm.evaluation.metrics import care_metrics
+from napari_mscgm.training.datasets import read_pairs
 
 parser = argparse.ArgumentParser()
 parser.add_argument("model")
@@ -32,6 +33,11 @@ args = parser.parse_args()
 
 model = load_model(args.model, device="cpu")
 levels = model.levels
+
+
+def _normalized(image):
+    """``image`` mapped by its own 1 / 99.8 percentiles (the models' normalisation)."""
+    return PercentileNormalizer().fit(image).normalize(image).astype("float32")
 
 
 def split(a: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -50,14 +56,14 @@ def merge(ll: torch.Tensor, details: list[torch.Tensor]) -> np.ndarray:
 
 rows = []
 for _name, low, high in read_pairs(args.data, scale=model.scale)[: args.limit]:
-    y = model.upsample(torch.from_numpy(percentile_normalize(low))[None, None])
+    y = model.upsample(torch.from_numpy(_normalized(low))[None, None])
     with torch.no_grad():
         outs = [
             model.sample(y, keys=[NoiseKey(seed=s, sample=0)], steps=1)[0, 0].numpy()
             for s in range(4)
         ]
     ll_m, d_m = split(torch.from_numpy(outs[0])[None, None])
-    ll_x, d_x = split(torch.from_numpy(percentile_normalize(high))[None, None])
+    ll_x, d_x = split(torch.from_numpy(_normalized(high))[None, None])
     no_details = [torch.zeros_like(d) for d in d_m]
     rows.append(
         {

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from napari_mscgm import load_model
-from napari_mscgm.datasets import percentile_normalize, read_pairs
-from napari_mscgm.noise import NoiseKey, gaussian_field
-from napari_mscgm.wavelets import haar_dwt2_level
+from napari_mscgm.core.noise import NoiseKey, gaussian_field
+from napari_mscgm.core.normalize import PercentileNormalizer
+from napari_mscgm.core.wavelets import haar_dwt2_level
+from napari_mscgm.training.datasets import read_pairs
 
 parser = argparse.ArgumentParser()
 parser.add_argument("model")
@@ -28,8 +29,13 @@ model = load_model(args.model, device="cpu")
 steps_list = [int(s) for s in args.steps.split(",")]
 
 
+def _normalized(image):
+    """``image`` mapped by its own 1 / 99.8 percentiles (the models' normalisation)."""
+    return PercentileNormalizer().fit(image).normalize(image).astype("float32")
+
+
 def normalise(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(percentile_normalize(a))[None, None]
+    return torch.from_numpy(_normalized(a))[None, None]
 
 
 def coarsest(a: torch.Tensor) -> torch.Tensor:

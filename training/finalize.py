@@ -11,7 +11,8 @@ models/SHA256SUMS for every bundled model.
 import argparse
 from pathlib import Path
 
-from napari_mscgm.model import file_sha256, load_model, save_model
+from napari_mscgm import load_model, save_model
+from napari_mscgm.model_io.bundled import file_sha256
 
 MODELS = Path(__file__).resolve().parents[1] / "src" / "napari_mscgm" / "models"
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from napari_mscgm import load_model
-from napari_mscgm.evaluate import load_care
+from napari_mscgm.model_io.weights import load_care
 
 ROOT = Path(__file__).resolve().parents[1]
 

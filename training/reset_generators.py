@@ -16,9 +16,8 @@ value.
 
 import argparse
 
-from napari_mscgm import load_model
-from napari_mscgm.model import MSCGM, save_model
-from napari_mscgm.networks import count_parameters
+from napari_mscgm import MSCGM, load_model, save_model
+from napari_mscgm.core.networks import count_parameters
 
 parser = argparse.ArgumentParser()
 parser.add_argument("source")

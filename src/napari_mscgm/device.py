@@ -8,7 +8,7 @@ import torch
 
 from .errors import InputError
 
-__all__ = ["available_devices", "available_memory", "resolve_device"]
+__all__ = ["available_devices", "available_memory", "resolve_device", "set_threads"]
 
 
 def available_devices() -> list[str]:
@@ -78,8 +78,8 @@ def _cgroup_headroom() -> int | None:
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """Turn ``"auto"``, ``"cpu"``, ``"cuda[:i]"`` or ``"mps"`` into a usable device.
 
-    ``"auto"`` (or ``None``) picks CUDA, then MPS, then the CPU. On the CPU torch is
-    allowed every core this process may run on.
+    ``"auto"`` (or ``None``) picks CUDA, then MPS, then the CPU. Torch's thread count
+    is left alone: the caller's (or a dask worker's) choice stands; see :func:`set_threads`.
     """
     if device is None or str(device) == "auto":
         chosen = torch.device(available_devices()[0])
@@ -100,8 +100,18 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             raise InputError("device 'mps' requested but MPS is not available here")
         elif chosen.type not in ("cpu", "cuda", "mps"):
             raise InputError(f"unsupported device {device!r}; use auto, cpu, cuda[:i] or mps")
-    if chosen.type == "cpu":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        if cores and torch.get_num_threads() != cores:
-            torch.set_num_threads(cores)
     return chosen
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` CPU threads in torch; None leaves torch's setting as it is.
+
+    Only where the user asked for a number (``--threads``, a ``threads=`` argument):
+    the library never changes the thread count on its own.
+    """
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

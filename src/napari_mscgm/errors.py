@@ -7,7 +7,14 @@ Anything else is a bug (exit code 1).
 
 from __future__ import annotations
 
-__all__ = ["InputError", "MSCGMError", "OutputError", "ResourceError", "WeightsError"]
+__all__ = [
+    "InputError",
+    "MSCGMError",
+    "OutputError",
+    "ResourceError",
+    "WeightsError",
+    "first_line",
+]
 
 
 class MSCGMError(Exception):
@@ -28,3 +35,9 @@ class OutputError(MSCGMError, OSError):
 
 class ResourceError(MSCGMError, MemoryError):
     """The run would need more memory than this machine has; the message says what to change."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

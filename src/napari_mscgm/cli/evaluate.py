@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
+
+from ._options import add_device_option, add_sampling_options
 
 ORDER = 50
 
@@ -28,11 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", default="mscgm-evaluation", metavar="DIR", help="results directory"
     )
     parser.add_argument("--care", default=None, metavar="PATH", help="CARE baseline weights")
-    parser.add_argument("--steps", type=int, default=None, help="bridge steps (model default)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--eta", type=float, default=None, help="bridge sampling noise, 1 … 0 (model default)"
-    )
+    add_sampling_options(parser)
     parser.add_argument(
         "--rl-iterations", type=int, default=20, help="Richardson-Lucy iterations (default 20)"
     )
@@ -43,43 +40,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also score MSCGM at each of these step counts and write steps.csv",
     )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N pairs")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
+    add_device_option(parser)
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..datasets import read_pairs
+def _methods(model, args: argparse.Namespace) -> tuple[dict, int, float, float]:
+    """The methods compared: the baselines, CARE (with --care) and MSCGM."""
+    from .. import restore
     from ..errors import InputError
-    from ..evaluate import (
+    from ..evaluation.baselines import (
         bicubic,
-        care_metrics,
         deconvolution_sigma_px,
-        evaluate,
-        load_care,
         nearest,
         richardson_lucy_baseline,
-        write_results,
     )
-    from ..model import load_model
-    from ..pipeline import restore
+    from ..model_io.weights import load_care
 
-    model = load_model(args.model, device=args.device)
     scale = model.scale
-    pairs = read_pairs(args.data, scale=scale)
-    if args.limit is not None:
-        if args.limit < 1:
-            raise InputError(f"--limit must be at least 1, got {args.limit}")
-        pairs = pairs[: args.limit]
-    steps = model.config.bbdp.default_steps if args.steps is None else args.steps
+    steps, eta = model.sampling(args.steps, args.eta)
     sigma = deconvolution_sigma_px(model.config.physics)
-
-    eta = model.config.bbdp.default_eta if args.eta is None else args.eta
-
-    def mscgm(low, steps=steps):
-        return restore(low, model, steps=steps, seed=args.seed, eta=eta, axes="YX")
-
     methods = {
         "input (nearest)": lambda low: nearest(low, scale=scale),
         "bicubic": lambda low: bicubic(low, scale=scale),
@@ -92,8 +71,65 @@ def run(args: argparse.Namespace) -> int:
         if care.config.scale != scale:
             raise InputError(f"{args.care}: CARE scale {care.config.scale} ≠ model scale {scale}")
         methods["care"] = care.predict
-    methods[f"mscgm ({steps} steps)"] = mscgm
+    methods[f"mscgm ({steps} steps)"] = lambda low: restore(
+        low, model, steps=steps, seed=args.seed, eta=eta, axes="YX"
+    )
+    return methods, steps, eta, sigma
 
+
+def _steps_sweep(model, pairs: list, args: argparse.Namespace, eta: float, out: Path) -> None:
+    """MSCGM at each step count of --steps-sweep, into steps.csv."""
+    from .. import restore
+    from ..errors import InputError
+    from ..evaluation.metrics import care_metrics
+    from ..evaluation.run import write_csv
+
+    try:
+        sweep = [int(s) for s in args.steps_sweep.split(",") if s.strip()]
+    except ValueError:
+        raise InputError(
+            f"--steps-sweep must be integers like 2,5,10, got {args.steps_sweep!r}"
+        ) from None
+    if not sweep or min(sweep) < 1:
+        raise InputError("--steps-sweep needs step counts of at least 1")
+    rows = []
+    for n in sweep:
+        scores, seconds = [], 0.0
+        for _, low, high in pairs:
+            start = time.perf_counter()
+            prediction = restore(low, model, steps=n, seed=args.seed, eta=eta, axes="YX")
+            seconds += time.perf_counter() - start
+            scores.append(care_metrics(prediction, high))
+        rows.append(
+            {
+                "steps": n,
+                "psnr": sum(s[0] for s in scores) / len(scores),
+                "ssim": sum(s[1] for s in scores) / len(scores),
+                "seconds_per_image": seconds / len(pairs),
+            }
+        )
+        print(
+            f"steps {n:>4}: PSNR {rows[-1]['psnr']:.2f} dB  SSIM {rows[-1]['ssim']:.3f}  "
+            f"{rows[-1]['seconds_per_image']:.3f} s/image"
+        )
+    write_csv(out / "steps.csv", rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .. import load_model
+    from ..errors import InputError
+    from ..evaluation.run import evaluate, write_results
+    from ..training.datasets import read_pairs
+
+    model = load_model(args.model, device=args.device)
+    pairs = read_pairs(args.data, scale=model.scale)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise InputError(f"--limit must be at least 1, got {args.limit}")
+        pairs = pairs[: args.limit]
+    methods, steps, eta, sigma = _methods(model, args)
     with tqdm(total=len(pairs), disable=None, unit="image", leave=False) as bar:
         result = evaluate(pairs, methods, progress=lambda done, total: bar.update(1))
     info = {
@@ -114,39 +150,7 @@ def run(args: argparse.Namespace) -> int:
     csv_path, json_path = write_results(result, out, info=info)
     print(f"{model.config.name} on {args.data} ({len(pairs)} pairs)")
     print(result.table())
-
     if args.steps_sweep:
-        try:
-            sweep = [int(s) for s in args.steps_sweep.split(",") if s.strip()]
-        except ValueError:
-            raise InputError(
-                f"--steps-sweep must be integers like 2,5,10, got {args.steps_sweep!r}"
-            ) from None
-        if not sweep or min(sweep) < 1:
-            raise InputError("--steps-sweep needs step counts of at least 1")
-        rows = []
-        for n in sweep:
-            scores, seconds = [], 0.0
-            for _, low, high in pairs:
-                start = time.perf_counter()
-                prediction = mscgm(low, steps=n)
-                seconds += time.perf_counter() - start
-                scores.append(care_metrics(prediction, high))
-            rows.append(
-                {
-                    "steps": n,
-                    "psnr": sum(s[0] for s in scores) / len(scores),
-                    "ssim": sum(s[1] for s in scores) / len(scores),
-                    "seconds_per_image": seconds / len(pairs),
-                }
-            )
-            print(
-                f"steps {n:>4}: PSNR {rows[-1]['psnr']:.2f} dB  SSIM {rows[-1]['ssim']:.3f}  "
-                f"{rows[-1]['seconds_per_image']:.3f} s/image"
-            )
-        with open(out / "steps.csv", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        _steps_sweep(model, pairs, args, eta, out)
     print(f"wrote {csv_path} and {json_path}")
     return 0

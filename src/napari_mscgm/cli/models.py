@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..model import list_models, model_path, read_model_config
+    from ..model_io.bundled import list_models, model_path
+    from ..model_io.weights import read_model_config
 
     rows = []
     for name in list_models():

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._options import add_device_option, add_sampling_options
+
 ORDER = 10
 #: How long to wait for a dask scheduler given by --scheduler.
 CONNECT_TIMEOUT = "20s"
@@ -46,24 +48,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="bundled model name (see 'napari-mscgm models') or a .safetensors file "
         "(default: the first bundled model)",
     )
-    parser.add_argument(
-        "--steps", type=int, default=None, help="reverse diffusion steps (default: the model's)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="random seed; same seed, same result (default 0)"
-    )
-    parser.add_argument(
-        "--eta",
-        type=float,
-        default=None,
-        help="sampling noise, 1 stochastic … 0 deterministic (default: the model's)",
-    )
+    _add_sampling_options(parser)
+    _add_run_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    """What the restoration computes: steps, seed, eta, samples."""
+    add_sampling_options(parser)
     parser.add_argument(
         "--samples",
         type=int,
         default=1,
         help="restorations to average; above 1 also writes <output>_std (the uncertainty map)",
     )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """How it runs: tiles, batches, precision, device, threads, cluster, overwriting."""
     parser.add_argument(
         "--tile",
         type=int,
@@ -92,7 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="bfloat16 runs the networks under autocast on CUDA: faster, less GPU memory "
         "(ignored on other devices; default float32)",
     )
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    add_device_option(parser)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)"
+    )
     parser.add_argument(
         "--scheduler",
         default=None,
@@ -101,7 +106,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "output directly, so it must be on a filesystem they share",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.set_defaults(func=run)
 
 
 def _output_paths(inputs: list[Path], output: Path) -> tuple[list[Path], Path | None]:
@@ -111,7 +115,7 @@ def _output_paths(inputs: list[Path], output: Path) -> tuple[list[Path], Path | 
     not itself an OME-Zarr result (``.zarr``); with several, it is a directory.
     """
     from ..errors import InputError
-    from ..io import _stem
+    from ..io import file_stem
 
     zarr_named = output.name.lower().endswith(".zarr")
     if len(inputs) == 1 and (zarr_named or not output.is_dir()):
@@ -122,7 +126,7 @@ def _output_paths(inputs: list[Path], output: Path) -> tuple[list[Path], Path | 
         )
     if output.exists() and not output.is_dir():
         raise InputError(f"{output}: with several inputs, OUTPUT must be a directory")
-    names = [output / f"{_stem(p)}_mscgm.ome.tif" for p in inputs]
+    names = [output / f"{file_stem(p)}_mscgm.ome.tif" for p in inputs]
     if len(set(names)) != len(names):
         raise InputError("several inputs have the same file name stem; restore them separately")
     return names, None if output.exists() else output
@@ -148,7 +152,7 @@ def _check_outputs(
     """
     from ..errors import InputError, OutputError
     from ..io import check_output_path
-    from ..pipeline import std_path
+    from ..restoration import std_path
 
     for dst in outputs:
         if not dst.name.lower().endswith((".tif", ".tiff", ".zarr")):
@@ -166,8 +170,10 @@ def _check_outputs(
 
 def _pixel_size_note(src: Path, x_um: float | None, model: Any) -> str | None:
     """A warning when the file's pixel size is far from the model's, else None."""
-    expected = model.config.physics.input_pixel_size_um
-    if not (expected and x_um) or abs(x_um - expected) / expected <= 0.1:
+    from ..restoration.guard import pixel_size_mismatch
+
+    expected = pixel_size_mismatch(x_um, model.config)
+    if expected is None:
         return None
     # Readers report 1 µm when a file records no pixel size (plain TIFFs).
     hint = " (readers report 1 µm when the file records no pixel size)" if x_um == 1.0 else ""
@@ -201,21 +207,42 @@ def _connect(address: str):
         raise InputError(f"cannot connect to the dask scheduler at {address} ({exc})") from None
 
 
+#: RestoreOptions field → the flag that sets it, for messages in the CLI's own words.
+_FLAGS = {
+    "tile_size": "--tile", "batch_size": "--batch-size", "overlap": "--overlap",
+    "samples": "--samples", "steps": "--steps", "seed": "--seed", "eta": "--eta",
+    "threads": "--threads",
+}  # fmt: skip
+
+
+def _options(args: argparse.Namespace) -> Any:
+    """The validated :class:`~napari_mscgm.RestoreOptions` of the command line."""
+    from .. import RestoreOptions
+    from ..errors import InputError
+
+    try:
+        return RestoreOptions(
+            steps=args.steps, seed=args.seed, eta=args.eta, samples=args.samples,
+            tile_size=args.tile or None, overlap=args.overlap, batch_size=args.batch_size,
+            precision=args.precision, threads=args.threads, device=args.device,
+        )  # fmt: skip
+    except InputError as exc:
+        text = str(exc).replace("(or None)", "(or 0 for whole planes)")
+        for field, flag in _FLAGS.items():
+            text = text.replace(field, flag)
+        raise InputError(text) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    from .. import list_models, load_model
     from ..errors import InputError
     from ..io import read_image
-    from ..model import list_models, load_model
 
     inputs = [Path(p) for p in args.inputs]
     for path in inputs:
         if not path.exists():
             raise InputError(f"{path}: no such file")
-    if args.tile < 0 or 0 < args.tile < 16:
-        raise InputError(f"--tile must be 0 (whole planes) or at least 16, got {args.tile}")
-    if args.overlap < 0:
-        raise InputError(f"--overlap must be >= 0, got {args.overlap}")
-    if args.tile and 2 * args.overlap > args.tile:
-        raise InputError(f"--overlap {args.overlap} must be at most half of --tile {args.tile}")
+    options = _options(args)  # bad options are refused before any work
     outputs, new_dir = _output_paths(inputs, Path(args.output))
     _check_outputs(inputs, outputs, new_dir, args)
     # Open every input (lazily) first: an unreadable file fails before any work.
@@ -228,13 +255,15 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("no bundled models are installed; pass --model PATH.safetensors")
         name = bundled[0]
     client = _connect(args.scheduler) if args.scheduler else None
+    if client is None:  # locally the model is loaded on the device; a cluster's workers pick
+        options = options.model_copy(update={"device": None})
     if new_dir is not None:
         new_dir.mkdir()
     try:
         # With a cluster the workers pick their device; the client keeps a CPU copy to ship.
         model = load_model(name, device="cpu" if client is not None else args.device)
         for src, image, dst in zip(inputs, images, outputs, strict=True):
-            _restore_file(src, image, dst, model, client, args)
+            _restore_file(src, image, dst, model, options, client)
             print(f"{src} -> {dst}")
     except BaseException:
         if new_dir is not None:  # created here: leave nothing behind when nothing is in it
@@ -247,16 +276,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _restore_file(
-    src: Path, image: Any, dst: Path, model: Any, client: Any, args: argparse.Namespace
-) -> None:
-    """Restore one opened input into ``dst`` (written atomically by the pipeline)."""
+def _restore_file(src: Path, image: Any, dst: Path, model: Any, options: Any, client: Any) -> None:
+    """Restore one opened input into ``dst`` (written atomically by the restoration)."""
     from tqdm import tqdm
 
+    from .. import restore
     from ..errors import InputError
-    from ..pipeline import _restore
 
-    # Printed once the input has passed the pipeline's checks, so that a refused input
+    # Printed once the input has passed the restoration's checks, so that a refused input
     # gets its one error line only.
     note = _pixel_size_note(src, image.pixel_size_um[2], model)
     with tqdm(total=0, desc=src.name, unit="batch", disable=None, leave=False) as bar:
@@ -270,27 +297,7 @@ def _restore_file(
             bar.update(done - bar.n)
 
         try:
-            _restore(
-                image.data,
-                model,
-                steps=args.steps,
-                seed=args.seed,
-                eta=args.eta,
-                samples=args.samples,
-                axes="TCZYX",
-                tile_size=args.tile or None,
-                overlap=args.overlap,
-                device=args.device if client is not None else None,
-                batch_size=args.batch_size,
-                precision=args.precision,
-                progress=progress,
-                return_metadata=False,
-                out=dst,
-                client=client,
-                pixel_size_um=image.pixel_size_um,
-                extra_metadata={"input": str(src), "input_name": image.name},
-                channel_names=image.channel_names,
-            )
+            restore(image, model, options=options, progress=progress, out=dst, client=client)
         except InputError as exc:
             raise _with_input(exc, src) from None
     if note:

@@ -64,24 +64,13 @@ def run(args: argparse.Namespace) -> int:
     for pair, (low_path, high_path) in tqdm(
         zip(pairs, paths, strict=True), total=args.n, disable=None, unit="pair"
     ):
-        meta = {"content": "simulated input (ADU)", **pair.metadata}
-        write_ome_tiff(
-            low_path,
-            pair.low,
-            axes="YX",
-            pixel_size_um=(None, pair.low_pixel_size_um, pair.low_pixel_size_um),
-            metadata=meta,
-        )
-        meta = {
-            "content": f"simulated ground truth ({pair.metadata['high_units']})",
-            **pair.metadata,
-        }
-        write_ome_tiff(
-            high_path,
-            pair.high,
-            axes="YX",
-            pixel_size_um=(None, pair.high_pixel_size_um, pair.high_pixel_size_um),
-            metadata=meta,
-        )
+        sides = (
+            (low_path, pair.low, pair.low_pixel_size_um, "simulated input (ADU)"),
+            (high_path, pair.high, pair.high_pixel_size_um,
+             f"simulated ground truth ({pair.metadata['high_units']})"),
+        )  # fmt: skip
+        for path, pixels, px, content in sides:
+            meta = {"content": content, **pair.metadata}
+            write_ome_tiff(path, pixels, axes="YX", pixel_size_um=(None, px, px), metadata=meta)
     print(f"{args.n} pairs -> {root}/low, {root}/high")
     return 0

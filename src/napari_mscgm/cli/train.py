@@ -7,6 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from ._options import add_device_option
+
 ORDER = 40
 
 
@@ -51,30 +53,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="continue an interrupted run (from OUTPUT's checkpoint, or this file)",
     )
     parser.add_argument("--log", default=None, help="CSV log (default: OUTPUT with .csv)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
+    add_device_option(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.set_defaults(func=run)
 
 
-def _recipe(args: argparse.Namespace):
+def _read_recipe(path: Path) -> dict:
     import json
 
-    from pydantic import ValidationError
-
     from ..errors import InputError
-    from ..train import TrainConfig
 
-    document: dict = {}
-    if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise InputError(f"{path}: no such recipe file")
-        try:
-            document = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(document, dict):
-            raise InputError(f"{path}: the recipe must be a JSON object")
+    if not path.is_file():
+        raise InputError(f"{path}: no such recipe file")
+    try:
+        document = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise InputError(f"{path}: the recipe must be a JSON object")
+    return document
+
+
+def _recipe(args: argparse.Namespace):
+    from ..config import CARETrainConfig, MSCGMTrainConfig, parse_train_config
+
+    document: dict = _read_recipe(Path(args.config)) if args.config else {}
     data = dict(document.get("data", {}))
     if args.preset:
         data.update(source="simulated", preset=args.preset)
@@ -86,11 +89,12 @@ def _recipe(args: argparse.Namespace):
     if args.name or "name" not in document:
         document["name"] = args.name or Path(args.output).name.removesuffix(".safetensors")
     if args.baseline:
-        document["baseline"] = args.baseline
+        document["algorithm"] = args.baseline
     if args.seed is not None:
         document["seed"] = args.seed
     if args.crop is not None:
         document["crop"] = args.crop
+    defaults = CARETrainConfig() if document.get("algorithm") == "care" else MSCGMTrainConfig()
     for flag, key in (
         ("bridge_iterations", "bridge"),
         ("generator_iterations", "generators"),
@@ -98,22 +102,15 @@ def _recipe(args: argparse.Namespace):
     ):
         value = getattr(args, flag)
         if value is not None:
-            document[key] = {
-                **document.get(key, TrainConfig().model_dump()[key]),
-                "iterations": value,
-            }
-    try:
-        return TrainConfig.model_validate(document)
-    except ValidationError as exc:
-        lines = str(exc).splitlines()
-        raise InputError(
-            f"invalid training recipe: {'; '.join(x.strip() for x in lines[1:3])}"
-        ) from None
+            stage = document.get(key) or getattr(defaults, key, None)
+            stage = stage.model_dump() if hasattr(stage, "model_dump") else dict(stage or {})
+            document[key] = {**stage, "iterations": value}
+    return parse_train_config(document)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..train import train
+    from ..training.loop import train
 
     if args.data is None and args.preset is None and args.config is None:
         raise InputError("say what to train on: --preset NAME, --data DIR or --config FILE")
@@ -123,11 +120,10 @@ def run(args: argparse.Namespace) -> int:
     # Record the command only when it is one (not when main() is called from Python).
     invoked = Path(sys.argv[0]).name in ("napari-mscgm", "__main__.py")
     command = "napari-mscgm " + shlex.join(sys.argv[1:]) if invoked else "napari-mscgm train"
-    device = args.device
     result = train(
         config,
         output,
-        device=device,
+        device=args.device,
         resume=args.resume,
         init=args.init,
         log=log,
