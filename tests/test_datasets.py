@@ -9,8 +9,8 @@ from napari_mscgm.training.datasets import (
     folder_pairs,
     folder_pool,
     read_pairs,
-    simulated_pool,
 )
+from napari_mscgm.training.simulated import simulated_pool
 
 
 def _write(path, data, px):

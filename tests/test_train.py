@@ -12,8 +12,8 @@ from napari_mscgm.core.losses import ssim_torch
 from napari_mscgm.io import write_ome_tiff
 from napari_mscgm.model_io.weights import load_care
 from napari_mscgm.training.checkpoint import checkpoint_path
-from napari_mscgm.training.datasets import simulated_pool
 from napari_mscgm.training.loop import train
+from napari_mscgm.training.simulated import simulated_pool
 
 TINY = tiny_config().networks.model_dump()
 

@@ -16,6 +16,7 @@ from ._base import Strict
 from .model import PhysicsConfig
 
 __all__ = [
+    "Acquisition",
     "Camera",
     "Microscope",
     "PsfModel",
@@ -27,6 +28,8 @@ __all__ = [
 
 Range = tuple[float, float]
 PsfModel = Literal["airy", "gaussian"]
+#: PSF models an input acquisition may be drawn with (``defocus``: an Airy pattern out of focus).
+InputPsfModel = Literal["airy", "gaussian", "defocus"]
 #: The structure classes of :mod:`napari_mscgm.simulate.scenes`, one structure each.
 StructureClass = Literal[
     "beads",
@@ -80,7 +83,53 @@ class Microscope(Strict):
         return self.camera.pixel_size_um / self.magnification
 
 
-Range = tuple[float, float]
+def _ordered_ranges(model: Strict) -> None:
+    """Every ``Range`` field of ``model`` must be (low, high) with low <= high."""
+    for name, value in model:
+        if (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and all(isinstance(v, int | float) for v in value)
+        ):
+            if value[0] > value[1]:
+                raise ValueError(f"{name} {value} must be (low, high) with low <= high")
+
+
+class Acquisition(Strict):
+    """Random variation of the input's acquisition around a preset, drawn anew for every pair.
+
+    A model trained on it meets microscopes it was not made for without failing: a
+    slightly different NA, a defocused or Gaussian-like PSF, uneven illumination, a
+    background gradient, hot pixels and another camera. Ranges are drawn uniformly;
+    ``(x, x)`` fixes a value. The target (the ground truth) keeps the preset's ideal
+    optics; uneven illumination acts on the sample, so it is in the target too.
+    """
+
+    na_factor: Range = Field((0.85, 1.15), description="input NA times this")
+    same_objective: bool = Field(
+        False, description="the target shares the input's drawn NA and PSF (denoising)"
+    )
+    psf_models: tuple[InputPsfModel, ...] = Field(("airy", "gaussian", "defocus"), min_length=1)
+    defocus_dof: Range = Field(
+        (0.2, 0.6), description="focus offset of a 'defocus' PSF, in depths of field n λ / NA²"
+    )
+    gradient: Range = Field((0.0, 0.5), description="background ramp across the field, relative")
+    vignetting: Range = Field((0.0, 0.3), description="illumination fall-off at the corners")
+    hot_pixel_fraction: Range = Field((0.0, 5e-4), description="camera pixels with hot dark")
+    hot_pixel_electrons: Range = Field((50.0, 3000.0), description="their dark electrons")
+    qe: Range = Field((0.6, 0.95))
+    gain_adu_per_e: Range = Field((0.5, 4.0))
+    offset_adu: Range = Field((50.0, 400.0))
+    read_noise_e: Range = Field((0.7, 3.0))
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Acquisition:
+        _ordered_ranges(self)
+        if not (0 < self.na_factor[0] and self.qe[1] <= 1 and self.gain_adu_per_e[0] > 0):
+            raise ValueError("na_factor, qe and gain must be positive (qe at most 1)")
+        if self.hot_pixel_fraction[1] > 0.1 or min(self.offset_adu + self.read_noise_e) < 0:
+            raise ValueError("hot pixels at most 10 %; offset and read noise non-negative")
+        return self
 
 
 class SimulationConfig(Strict):
@@ -99,6 +148,15 @@ class SimulationConfig(Strict):
     target_photon_scale: float = Field(1.0, gt=0, description="target photons per input photon")
     target_background: bool = False
     ground_truth: Literal["expected", "acquired"] = "expected"
+    classes: tuple[StructureClass, ...] | None = Field(
+        None, min_length=1, description="what 'mixed' and 'composite' draw from (default: all)"
+    )
+    composite_fraction: float = Field(
+        0.0, ge=0, le=1, description="'mixed': this share of pairs overlays several classes"
+    )
+    acquisition: Acquisition | None = Field(
+        None, description="draw the input's acquisition around this preset for every pair"
+    )
 
     @field_validator("input_peak_photons", "background_photons", mode="before")
     @classmethod
@@ -121,7 +179,8 @@ class SimulationConfig(Strict):
                 f"({self.target.pixel_size_um:g} µm) = {ratio:g} must be 1, 2 or 4, "
                 "so that camera pixels are whole numbers of fine pixels"
             )
-        nyquist = self.wavelength_um / (4 * max(self.input.na, self.target.na))
+        na_max = self.input.na * (self.acquisition.na_factor[1] if self.acquisition else 1.0)
+        nyquist = self.wavelength_um / (4 * max(na_max, self.target.na))
         if self.fine_pixel_size_um > nyquist * (1 + 1e-9):
             raise ValueError(
                 f"fine pixel {self.fine_pixel_size_um:g} µm exceeds the Nyquist pixel "

@@ -50,7 +50,7 @@ def camera_noise(
     gain_adu_per_e: float,
     offset_adu: float,
     bit_depth: int,
-    dark_e: float = 0.0,
+    dark_e: float | np.ndarray = 0.0,
 ) -> np.ndarray:
     """Record expected photon counts with an sCMOS/CCD camera.
 
@@ -76,8 +76,8 @@ def camera_noise(
         Baseline (bias) in ADU.
     bit_depth : int
         ADC bit depth.
-    dark_e : float
-        Mean dark electrons per pixel and exposure.
+    dark_e : float or ndarray
+        Mean dark electrons per pixel and exposure (an array for hot pixels).
 
     Returns
     -------
@@ -89,7 +89,7 @@ def camera_noise(
         raise InputError("photons must be finite and non-negative")
     if not 0 < qe <= 1:
         raise InputError(f"qe must be in (0, 1], got {qe}")
-    if read_noise_e < 0 or dark_e < 0 or gain_adu_per_e <= 0:
+    if read_noise_e < 0 or np.any(np.asarray(dark_e) < 0) or gain_adu_per_e <= 0:
         raise InputError("read_noise_e and dark_e must be >= 0 and gain_adu_per_e > 0")
     if int(bit_depth) != bit_depth or not 1 <= bit_depth <= 32:
         raise InputError(f"bit_depth must be an integer in [1, 32], got {bit_depth}")
@@ -101,6 +101,14 @@ def camera_noise(
     return np.clip(adu, 0, 2 ** int(bit_depth) - 1)
 
 
-def acquire(camera: Camera, photons: np.ndarray, rng: RngLike) -> np.ndarray:
-    """Expected photons per pixel → ADU with ``camera`` (see :func:`camera_noise`)."""
-    return camera_noise(photons, rng=rng, **camera.model_dump(exclude={"pixel_size_um"}))
+def acquire(
+    camera: Camera, photons: np.ndarray, rng: RngLike, *, dark_e: np.ndarray | None = None
+) -> np.ndarray:
+    """Expected photons per pixel → ADU with ``camera`` (see :func:`camera_noise`).
+
+    ``dark_e``, when given, replaces the camera's uniform dark electrons per pixel (hot pixels).
+    """
+    parameters = camera.model_dump(exclude={"pixel_size_um"})
+    if dark_e is not None:
+        parameters["dark_e"] = dark_e
+    return camera_noise(photons, rng=rng, **parameters)

@@ -14,6 +14,7 @@ from ..config.simulation import SimulationConfig
 from ..core.optics import cached_psf, fwhm_um
 from ..errors import InputError
 from ._random import RngLike, loguniform, uniform
+from .acquisition import DrawnAcquisition, draw_acquisition
 from .camera import acquire, integrate_pixels
 from .scenes import MIXED_SCENES, SCENES
 
@@ -98,10 +99,17 @@ class _Optics:
     target_fwhm_um: float
 
     @classmethod
-    def of(cls, config: SimulationConfig) -> _Optics:
+    def of(cls, config: SimulationConfig, drawn: DrawnAcquisition | None = None) -> _Optics:
+        """The optics of ``config``; with ``drawn``, the input's PSF is the drawn one."""
         kind, wavelength, fine_px = config.psf, config.wavelength_um, config.fine_pixel_size_um
-        psf_in = cached_psf(kind, config.input.na, wavelength, fine_px)
-        psf_t = cached_psf(kind, config.target.na, wavelength, fine_px)
+        input_kind = kind if drawn is None else drawn.psf
+        defocus = 0.0 if drawn is None else drawn.defocus_um
+        psf_in = cached_psf(input_kind, config.input.na, wavelength, fine_px, defocus)
+        if drawn is not None and config.acquisition.same_objective:
+            psf_t = psf_in  # one objective: the ground truth is the noise-free input
+        else:
+            psf_t = cached_psf(kind, config.target.na, wavelength, fine_px)
+        input_fwhm_kind = "airy" if input_kind == "defocus" else input_kind
         # Pad by the larger PSF radius, in whole input pixels so the camera grids stay aligned.
         radius = max(psf_in.shape[0], psf_t.shape[0]) // 2
         pad = math.ceil(radius / config.input_bin) * config.input_bin
@@ -109,8 +117,12 @@ class _Optics:
             psf_in,
             psf_t,
             pad,
-            fwhm_um(na=config.input.na, wavelength_um=wavelength, psf=kind),
-            fwhm_um(na=config.target.na, wavelength_um=wavelength, psf=kind),
+            fwhm_um(na=config.input.na, wavelength_um=wavelength, psf=input_fwhm_kind),
+            fwhm_um(
+                na=config.target.na,
+                wavelength_um=wavelength,
+                psf=input_fwhm_kind if psf_t is psf_in else kind,
+            ),
         )
 
     @property
@@ -123,9 +135,15 @@ def _draw_scene(
     config: SimulationConfig, optics: _Optics, shape: tuple[int, int], rng: np.random.Generator
 ) -> tuple[str, np.ndarray]:
     """The scene's name and its dye map on the padded fine grid (float32)."""
-    scene = config.scene
+    scene, extra = config.scene, {}
+    classes = config.classes or MIXED_SCENES
     if scene == "mixed":
-        scene = MIXED_SCENES[rng.integers(len(MIXED_SCENES))]
+        if config.composite_fraction > 0 and rng.random() < config.composite_fraction:
+            scene = "composite"
+        else:
+            scene = classes[rng.integers(len(classes))]
+    if scene == "composite":
+        extra["classes"] = classes
     pad, over = optics.pad, config.oversample
     fine_shape = (shape[0] * over + 2 * pad, shape[1] * over + 2 * pad)
     density = SCENES[scene](
@@ -134,6 +152,7 @@ def _draw_scene(
         rng=rng,
         density=config.scene_density,
         pair_separation_um=optics.separation_um,
+        **extra,
     )
     return scene, density.astype(np.float32)  # single precision halves the FFT cost
 
@@ -143,6 +162,7 @@ def _expose(
     low_signal: np.ndarray,
     high_signal: np.ndarray,
     rng: np.random.Generator,
+    drawn: DrawnAcquisition | None = None,
 ) -> dict[str, Any]:
     """Photons, background and cameras: the input in ADU and the ground truth."""
     scale = config.scale
@@ -153,8 +173,12 @@ def _expose(
     haze = _background_field(rng, high_signal.shape, config.target.pixel_size_um)
     # Background photons per target pixel: `background` per input pixel, modulated by haze.
     background_high = (background / scale**2) * (1 + config.background_variation * haze)
+    dark = None
+    if drawn is not None:
+        background_high = background_high * drawn.background_ramp(high_signal.shape)
+        dark = drawn.dark_electrons(low_signal.shape, rng)
     low_photons = photons_per_unit * low_signal + integrate_pixels(background_high, scale)
-    low = acquire(config.input.camera, low_photons, rng)
+    low = acquire(config.input.camera, low_photons, rng, dark_e=dark)
     high_photons = photons_per_unit * config.target_photon_scale * high_signal
     if config.target_background:
         high_photons = high_photons + config.target_photon_scale * background_high
@@ -222,17 +246,26 @@ def simulate_pair(
     """
     rng = np.random.default_rng(rng)
     target_shape = _target_shape(shape, config.scale)
-    optics = _Optics.of(config)
-    scene, density = _draw_scene(config, optics, target_shape, rng)
+    drawn = draw_acquisition(config, rng) if config.acquisition is not None else None
+    effective = config if drawn is None else drawn.config
+    optics = _Optics.of(effective, drawn)
+    scene, density = _draw_scene(effective, optics, target_shape, rng)
     low_signal = _image_through(density, optics.psf_in, optics.pad, config.input_bin)
     high_signal = _image_through(density, optics.psf_target, optics.pad, config.target_bin)
-    exposure = _expose(config, low_signal, high_signal, rng)
+    if drawn is not None and drawn.vignetting > 0:  # uneven excitation of the sample
+        low_signal = low_signal * drawn.illumination(low_signal.shape)
+        high_signal = high_signal * drawn.illumination(high_signal.shape)
+    exposure = _expose(effective, low_signal, high_signal, rng, drawn)
+    metadata = _metadata(effective, optics, scene, exposure)
+    if drawn is not None:
+        metadata["acquisition"] = drawn.record()
+        metadata["config"] = config.model_dump(mode="json")  # the preset, not the draw
     return SimulatedPair(
         low=exposure["low"].astype(np.float32),
         high=exposure["high"].astype(np.float32),
         low_pixel_size_um=config.input.pixel_size_um,
         high_pixel_size_um=config.target.pixel_size_um,
-        metadata=_metadata(config, optics, scene, exposure),
+        metadata=metadata,
     )
 
 

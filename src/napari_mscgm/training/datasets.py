@@ -1,4 +1,6 @@
-"""Paired training data: simulated once, or ``low/`` + ``high/`` folders of the user's own.
+"""Paired training data in memory, and ``low/`` + ``high/`` folders of the user's own.
+
+Simulated pairs come from :mod:`.simulated`.
 
 A :class:`PairPool` holds whole normalised image pairs in memory (the input on
 its own grid, the target on the ``scale``-times finer grid) and serves random
@@ -29,7 +31,6 @@ __all__ = [
     "folder_pairs",
     "folder_pool",
     "read_pairs",
-    "simulated_pool",
 ]
 
 IMAGE_SUFFIXES = (".ome.tif", ".ome.tiff", ".tif", ".tiff")
@@ -165,53 +166,6 @@ class PairPool:
             hs = self.scale
             highs.append(high[y * hs : (y + small) * hs, x * hs : (x + small) * hs])
         return torch.from_numpy(np.stack(lows))[:, None], torch.from_numpy(np.stack(highs))[:, None]
-
-
-def simulated_pool(
-    preset: str,
-    *,
-    n: int,
-    shape: int | tuple[int, int] = 256,
-    seed: int = 0,
-    pmin: float = 1.0,
-    pmax: float = 99.8,
-) -> PairPool:
-    """Simulate ``n`` pairs once with :mod:`napari_mscgm.simulate` and normalise them.
-
-    Parameters
-    ----------
-    preset : str
-        A simulator preset (``"beads"``, ``"filaments"``, ``"cells"``, ``"mixed"``), or
-        several joined by ``+`` (``"cells+filaments"``) for an even mix.
-    n : int
-        Number of pairs.
-    shape : int or tuple of int
-        Target-grid shape of each pair.
-    seed : int
-        Seed of the simulation.
-    pmin, pmax : float
-        Normalisation percentiles.
-    """
-    from ..simulate import preset_config, simulate_pairs
-
-    presets = preset.split("+")
-    configs = [preset_config(p) for p in presets]
-    shape = (shape, shape) if isinstance(shape, int) else tuple(shape)
-    # "a+b": n pairs split evenly over the presets, interleaved, each preset its own seed stream.
-    counts = [n // len(presets) + (i < n % len(presets)) for i in range(len(presets))]
-    streams = [
-        simulate_pairs(c, n=k, shape=shape, seed=seed + 7919 * i)
-        for i, (c, k) in enumerate(zip(configs, counts, strict=True))
-    ]
-    lows, highs, names = [], [], []
-    for j in range(max(counts)):
-        for i, stream in enumerate(streams):
-            if j < counts[i]:
-                pair = next(stream)
-                lows.append(_normalized(pair.low, pmin, pmax))
-                highs.append(_normalized(pair.high, pmin, pmax))
-                names.append(f"{presets[i]}-{seed}-{j:04d}")
-    return PairPool(lows, highs, configs[0].scale, names)
 
 
 def _image_stem(path: Path) -> str | None:

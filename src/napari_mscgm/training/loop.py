@@ -10,6 +10,7 @@ run can be stopped and resumed (on another day, or with more iterations).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import datetime as _dt
@@ -42,7 +43,8 @@ from .checkpoint import (
     optimizer_tensors,
     save_checkpoint,
 )
-from .datasets import PairPool, folder_pool, simulated_pool
+from .datasets import PairPool, folder_pool
+from .simulated import simulated_pool
 
 __all__ = ["EMA", "TrainResult", "Trainer", "lr_factor", "mean_scores", "train"]
 
@@ -109,9 +111,15 @@ def load_pool(config: Any, normalization: NormalizationConfig) -> PairPool:
     """The pairs a recipe's ``data`` names, normalised like the model's inputs."""
     data = config.data
     if data.source == "simulated":
+        cache = None
+        if data.cache:
+            import platformdirs
+
+            cache = Path(platformdirs.user_cache_dir("napari-mscgm")) / "pairs"
         return simulated_pool(
-            data.preset, n=data.n, shape=data.shape, seed=data.seed,
-            pmin=normalization.pmin, pmax=normalization.pmax,
+            data.simulation or data.preset, n=data.n, shape=data.shape, seed=data.seed,
+            pmin=normalization.pmin, pmax=normalization.pmax, workers=data.workers,
+            cache_dir=cache,
         )  # fmt: skip
     return folder_pool(
         data.path, scale=config.scale, pmin=normalization.pmin, pmax=normalization.pmax
@@ -121,13 +129,24 @@ def load_pool(config: Any, normalization: NormalizationConfig) -> PairPool:
 def data_description(config: Any, init: str | None) -> str:
     data = config.data
     if data.source == "simulated":
+        what = f"preset '{data.preset}'" if data.simulation is None else _simulation_text(data)
         text = (
-            f"simulated: preset '{data.preset}', {data.n} pairs of {data.shape}x{data.shape} "
+            f"simulated: {what}, {data.n} pairs of {data.shape}x{data.shape} "
             f"target pixels, seed {data.seed} ({data.validation} held out for validation)"
         )
     else:
         text = f"folder: {data.path} ({data.validation} pairs held out for validation)"
     return text + (f"; fine-tuned from '{init}'" if init else "")
+
+
+def _simulation_text(data: Any) -> str:
+    sim = data.simulation
+    classes = ", ".join(sim.classes) if sim.classes else "every structure class"
+    varied = "; acquisition randomised around it" if sim.acquisition is not None else ""
+    return (
+        f"scene '{sim.scene}' from {classes}, {sim.input.na:g} NA in -> {sim.target.na:g} NA "
+        f"out, {sim.input_peak_photons[0]:g}-{sim.input_peak_photons[1]:g} peak photons{varied}"
+    )
 
 
 def _resumable(recipe: dict) -> dict:
@@ -208,6 +227,21 @@ class Trainer:
         set_lr(self.optimizers[stage], self.stages[stage].lr * factor)
 
     # ------------------------------------------------------------ shared helpers
+    def autocast(self) -> Any:
+        """bfloat16 autocast for the steps when the recipe asks for it (weights stay float32)."""
+        if self.config.precision != "bfloat16":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def adamw(self, parameters: Any, lr: float) -> torch.optim.Optimizer:
+        """AdamW with the recipe's weight decay; the fused kernel where torch has one."""
+        try:
+            return torch.optim.AdamW(
+                parameters, lr=lr, weight_decay=self.config.weight_decay, fused=True
+            )
+        except (RuntimeError, TypeError):  # no fused kernel for this device or dtype
+            return torch.optim.AdamW(parameters, lr=lr, weight_decay=self.config.weight_decay)
+
     def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         low, high = self.train_pool.sample(batch_size, crop=self.config.crop, rng=self.rng)
         return low.to(self.device), high.to(self.device)
@@ -221,7 +255,10 @@ class Trainer:
         if config.data.source == "simulated":
             from ..simulate import preset_config
 
-            return preset_config(config.data.preset.split("+")[0]).physics()
+            simulation = config.data.simulation
+            if simulation is None:
+                simulation = preset_config(config.data.preset.split("+")[0])
+            return simulation.physics()
         return PhysicsConfig()
 
     # ------------------------------------------------------------ checkpoints
@@ -303,7 +340,8 @@ class Trainer:
         while self.iteration < stage.iterations:
             factor = lr_factor(self.iteration, stage.iterations, cfg.lr_warmup, cfg.cosine_decay)
             self.set_learning_rates(name, factor)
-            loss = self.step(name, stage.batch_size)
+            with self.autocast():
+                loss = self.step(name, stage.batch_size)
             if not math.isfinite(loss):
                 raise RuntimeError(f"the {name} loss became {loss} at iteration {self.iteration}")
             self.ema.update(self.net, self.iteration)

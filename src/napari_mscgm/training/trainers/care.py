@@ -32,12 +32,7 @@ class CARETrainer(Trainer):
         )
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        cfg = self.config
-        return {
-            "care": torch.optim.AdamW(
-                self.net.parameters(), lr=cfg.care.lr, weight_decay=cfg.weight_decay
-            )
-        }
+        return {"care": self.adamw(self.net.parameters(), self.config.care.lr)}
 
     def step(self, stage: str, batch_size: int) -> float:
         low, high = self.batch(batch_size)

@@ -69,17 +69,11 @@ class MSCGMTrainer(Trainer):
         return model
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        cfg, wd = self.config, self.config.weight_decay
+        cfg = self.config
         return {
-            "bridge": torch.optim.AdamW(
-                self.net.unet.parameters(), lr=cfg.bridge.lr, weight_decay=wd
-            ),
-            "generators": torch.optim.AdamW(
-                self.net.generators.parameters(), lr=cfg.generators.lr, weight_decay=wd
-            ),
-            "disc": torch.optim.AdamW(
-                self.discriminators.parameters(), lr=cfg.lr_d, weight_decay=wd
-            ),
+            "bridge": self.adamw(self.net.unet.parameters(), cfg.bridge.lr),
+            "generators": self.adamw(self.net.generators.parameters(), cfg.generators.lr),
+            "disc": self.adamw(self.discriminators.parameters(), cfg.lr_d),
         }
 
     def set_learning_rates(self, stage: str, factor: float) -> None:
