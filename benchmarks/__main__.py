@@ -24,7 +24,14 @@ def run(
     plane: int = 4096,
     tile: int = 512,
 ) -> list[dict]:
-    from . import bench_memory, bench_speedup, bench_throughput, bench_tiling
+    from . import (
+        bench_consistency,
+        bench_memory,
+        bench_speedup,
+        bench_throughput,
+        bench_tiling,
+        bench_training,
+    )
     from ._common import machine
 
     print(f"machine: {machine()}", file=sys.stderr)
@@ -37,6 +44,10 @@ def run(
             rows += bench_throughput.run(size=512 if quick else 2048)
         elif name == "tiling":
             rows += bench_tiling.run(size=512 if quick else 1024, steps=5 if quick else 20)
+        elif name == "consistency":
+            rows += bench_consistency.run(size=256 if quick else 1024, repeats=1 if quick else 3)
+        elif name == "training":
+            rows += bench_training.run(steps=2 if quick else 20, pairs=4 if quick else 64)
         elif name == "memory":
             sizes = planes or list(QUICK_MEMORY_PLANES if quick else MEMORY_PLANES)
             rows += bench_memory.run(sizes, workdir, tile=tile, model=memory_model, plane=plane)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from napari_mscgm.cli import main
 from napari_mscgm.config import CAREConfig, PhysicsConfig
@@ -11,11 +12,18 @@ from napari_mscgm.core.care import CARENet
 from napari_mscgm.evaluation.baselines import (
     bicubic,
     deconvolution_sigma_px,
+    fourier_oracle,
     gaussian_kernel,
     nearest,
+    non_local_means,
     richardson_lucy_baseline,
 )
-from napari_mscgm.evaluation.metrics import care_metrics, fit_affine, normalize_ground_truth
+from napari_mscgm.evaluation.metrics import (
+    care_metrics,
+    fit_affine,
+    hf_error_ratio,
+    normalize_ground_truth,
+)
 from napari_mscgm.evaluation.run import evaluate
 from napari_mscgm.model_io.weights import load_care, save_model
 
@@ -67,13 +75,44 @@ def test_evaluate_scores_every_method(rng):
     high = rng.random((16, 16))
     low = high.reshape(8, 2, 8, 2).mean((1, 3))
     result = evaluate(
-        [("a", low, high), ("b", low, high)],
+        {"set": [("a", low, high), ("b", low, high)]},
         {"perfect": lambda lo: high * 2 + 1, "bicubic": lambda lo: bicubic(lo, scale=2)},
     )
     assert len(result.rows) == 4
-    assert result.summary["perfect"]["psnr"] > 100 and result.summary["perfect"]["ssim"] > 0.999
-    assert result.summary["bicubic"]["psnr"] < 40
-    assert "perfect" in result.table()
+    summary = result.summary["set"]
+    assert summary["perfect"]["psnr"] > 100 and summary["perfect"]["ssim"] > 0.999
+    assert summary["perfect"]["hf_error"] < 1e-12 and summary["bicubic"]["hf_error"] > 0.01
+    assert summary["bicubic"]["psnr"] < 40 and summary["bicubic"]["seconds_per_mp"] >= 0
+    assert "perfect" in result.table("set")
+
+
+def test_hf_error_ratio_sees_painted_detail(rng):
+    truth = ndimage.gaussian_filter(rng.random((64, 64)), 3)
+    painted = truth + 0.2 * rng.random((64, 64))  # fine detail that is not there
+    assert hf_error_ratio(truth, truth) < 1e-20
+    assert hf_error_ratio(ndimage.gaussian_filter(truth, 2), truth) < 1
+    assert hf_error_ratio(painted, truth) > 1
+
+
+def test_fourier_oracle_keeps_only_what_the_input_can_hold(rng):
+    truth = rng.random((32, 32))
+    oracle = fourier_oracle(truth, scale=2)
+    spectrum = np.abs(np.fft.fft2(oracle))
+    f = np.abs(np.fft.fftfreq(32))
+    cut = f > 0.25 + 1e-9  # float32 output: zero up to its rounding
+    assert (
+        spectrum[cut].max() < 1e-4 * spectrum.max()
+        and spectrum[:, cut].max() < 1e-4 * spectrum.max()
+    )
+    np.testing.assert_allclose(fourier_oracle(oracle, scale=2), oracle, atol=1e-5)
+    np.testing.assert_allclose(fourier_oracle(truth, scale=1), truth, atol=1e-6)
+
+
+def test_non_local_means_lowers_poisson_gaussian_noise(rng):
+    truth = 20 + 200 * ndimage.gaussian_filter(rng.random((96, 96)), 4) ** 2
+    noisy = 2.0 * rng.poisson(truth) + 100
+    denoised = non_local_means(noisy)
+    assert care_metrics(denoised, truth)[0] > care_metrics(noisy, truth)[0] + 2
 
 
 def test_care_weights_roundtrip(tmp_path, rng):
@@ -86,43 +125,63 @@ def test_care_weights_roundtrip(tmp_path, rng):
 
 
 def test_evaluate_cli_on_tiny_data(tmp_path, tiny_weights):
-    data = tmp_path / "data"
-    assert (
-        main(["simulate", "--preset", "beads", "--n", "2", "--shape", "32", "-o", str(data)]) == 0
-    )
+    sets = []
+    for preset in ("beads", "cells"):
+        sets.append(tmp_path / preset)
+        args = ["simulate", "--preset", preset, "--n", "2", "--shape", "32", "-o", str(sets[-1])]
+        assert main(args) == 0
     care = save_model(
         CARENet(CAREConfig(base_channels=8, channel_mults=(1, 2))), tmp_path / "c.safetensors"
     )
     out = tmp_path / "eval"
-    code = main(
-        [
-            "evaluate",
-            "--model",
-            tiny_weights,
-            "--data",
-            str(data),
-            "-o",
-            str(out),
-            "--care",
-            str(care),
-            "--steps",
-            "2",
-            "--steps-sweep",
-            "1,2",
-            "--device",
-            "cpu",
-        ]
-    )
-    assert code == 0
+    args = ["evaluate", "--model", tiny_weights, "--data", *map(str, sets), "-o", str(out),
+            "--care", str(care), "--steps", "2", "--samples", "2", "--steps-sweep", "1,2",
+            "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
     summary = json.loads((out / "metrics.json").read_text())["summary"]
-    assert set(summary) == {
-        "input (nearest)",
-        "bicubic",
-        "richardson-lucy",
-        "care",
-        "mscgm (2 steps)",
-    }
-    assert all(np.isfinite(s["psnr"]) and s["n"] == 2 for s in summary.values())
-    assert (out / "metrics.csv").read_text().count("\n") == 1 + 2 * 5
-    assert (out / "steps.csv").read_text().splitlines()[0] == "steps,psnr,ssim,seconds_per_image"
+    methods = {"input (nearest)", "bicubic", "richardson-lucy (2 it)", "care",
+               "mscgm (2 steps)", "fourier oracle (reference)"}  # fmt: skip
+    assert set(summary) == {"beads", "cells"}
+    for per_set in summary.values():
+        assert set(per_set) == methods
+        assert all(np.isfinite(s["psnr"]) and np.isfinite(s["hf_error"]) for s in per_set.values())
+        mscgm = per_set["mscgm (2 steps)"]
+        assert 0 <= mscgm["inconsistent_rate"] <= 1 and 0 <= mscgm["coverage_90"] <= 1
+        assert -1 <= mscgm["spearman"] <= 1 and mscgm["n"] == 2
+    assert (out / "metrics.csv").read_text().count("\n") == 1 + 2 * 2 * len(methods)
+    header = (out / "steps.csv").read_text().splitlines()[0]
+    assert header == "steps,psnr,ssim,hf_error,sample_std,seconds"
     assert main(["evaluate", "--model", tiny_weights, "--data", str(tmp_path / "none")]) == 2
+
+
+def test_denoising_models_meet_non_local_means(tmp_path):
+    from conftest import tiny_config
+
+    from napari_mscgm import MSCGM
+
+    data = tmp_path / "den"
+    assert main(["simulate", "--preset", "fluo-denoise", "--n", "2", "--shape", "32",
+                 "-o", str(data)]) == 0  # fmt: skip
+    model = save_model(MSCGM(tiny_config(scale=1)), tmp_path / "d.safetensors")
+    out = tmp_path / "eval"
+    args = ["evaluate", "--model", str(model), "--data", str(data), "-o", str(out), "--steps", "1"]
+    assert main(args) == 0
+    summary = json.loads((out / "metrics.json").read_text())["summary"]["den"]
+    assert set(summary) == {"input (nearest)", "non-local means", "mscgm (1 steps)"}
+
+
+def test_calibrate_cli_writes_a_calibrated_model(tmp_path, tiny_weights):
+    from napari_mscgm import load_model
+
+    data = tmp_path / "cal"
+    assert (
+        main(["simulate", "--preset", "cells", "--n", "2", "--shape", "32", "-o", str(data)]) == 0
+    )
+    out = tmp_path / "calibrated.safetensors"
+    args = ["calibrate", "--model", tiny_weights, "--data", str(data), "--samples", "2",
+            "-o", str(out), "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    calibration = load_model(out).config.calibration
+    assert calibration.samples == 2 and calibration.coverage == pytest.approx(0.9, abs=0.05)
+    assert "2 pairs" in calibration.fitted_on
+    assert main([*args[:-2], "--samples", "1"]) == 2

@@ -10,6 +10,7 @@ from conftest import tiny_config
 from safetensors.torch import load_file, save_file
 
 from napari_mscgm import MSCGM, ModelConfig, WeightsError, list_models, load_model, save_model
+from napari_mscgm.config import FORMAT_VERSION
 from napari_mscgm.core.networks import (
     HighFrequencyGenerator,
     PatchDiscriminator,
@@ -117,7 +118,7 @@ def test_save_load_round_trip(tmp_path, tiny_model, rng):
     ):
         assert torch.equal(a, b), k
     meta = json.loads(_header(path)["mscgm"])
-    assert meta["format_version"] == 1 and meta["scale"] == 2 and meta["levels"] == 2
+    assert meta["format_version"] == FORMAT_VERSION and meta["scale"] == 2 and meta["levels"] == 2
     assert set(meta) >= {
         "name",
         "task",

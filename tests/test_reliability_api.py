@@ -435,7 +435,7 @@ def _rewrite_metadata(path: Path, change) -> None:
     save_file(load_file(str(path)), str(path), metadata={"mscgm": json.dumps(meta)})
 
 
-@pytest.mark.parametrize("version", [2, 2.0, "2"])
+@pytest.mark.parametrize("version", [3, 3.0, "3"])
 def test_future_format_version_in_any_spelling(weights, version):
     _rewrite_metadata(weights, lambda m: m.update(format_version=version, future_field=1))
     _weights_error(weights, "newer napari-mscgm .*upgrade")

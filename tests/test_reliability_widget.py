@@ -301,7 +301,8 @@ def test_failed_rerun_keeps_the_previous_result(viewer_widget, qtbot, notificati
     monkeypatch.setattr(worker_module, "restore", broken)
     assert widget.run() is not None
     _wait(qtbot, widget)
-    message = _assert_refused(viewer, widget, notifications, ["img", "img_mscgm"], "memory")
+    expected = ["img", "img_mscgm", "img_mscgm_consistency"]
+    message = _assert_refused(viewer, widget, notifications, expected, "memory")
     assert "smaller tile size" in message
     np.testing.assert_array_equal(viewer.layers["img_mscgm"].data, first)
 
@@ -350,5 +351,6 @@ def test_failed_replacement_of_a_result_puts_the_old_layer_back(
     widget.layer.value = viewer.layers["img"]
     assert widget.run() is not None
     _wait(qtbot, widget)
-    _assert_refused(viewer, widget, notifications, ["img_mscgm", "other", "img"], "NaN or Inf")
+    expected = ["img_mscgm", "img_mscgm_consistency", "other", "img"]
+    _assert_refused(viewer, widget, notifications, expected, "NaN or Inf")
     assert viewer.layers["img_mscgm"] is result and result.ndim == 2

@@ -163,6 +163,9 @@ def test_run_on_sample_gives_placed_labelled_layer(viewer_widget, qtbot):
     viewer.add_image(truth[0][:96, :96], **truth[1])
     degraded = viewer.layers["beads (degraded)"]
     widget.layer.value = degraded
+    # The guard: a bundled sample brings the model it is made for, and its defaults.
+    assert widget.model.value == degraded.metadata["napari-mscgm-sample"]["model"] == "beads-sr2x"
+    assert "chosen" in widget.status.value and widget.steps.value == 1
     assert widget.pixel_warning.native.isHidden()  # the sample matches the model's pixel size
     widget.seed.value = 7
     _run(qtbot, widget)
@@ -178,13 +181,24 @@ def test_run_on_sample_gives_placed_labelled_layer(viewer_widget, qtbot):
     meta = out.metadata[RUN_METADATA_KEY]
     for key in DESIGN_METADATA:
         assert key in meta, key
-    assert (meta["steps"], meta["seed"], meta["samples"]) == (2, 7, 1)
+    assert (meta["steps"], meta["seed"], meta["samples"]) == (1, 7, 1)
+    assert meta["model"] == "beads-sr2x" and meta["consistency"]["verdict"] == "consistent"
     assert meta["input_name"] == "beads (degraded)" and meta["input_shape"] == [48, 48]
     assert meta["device"] == "cpu" and meta["tile_size"] == 64
     lo, hi = out.contrast_limits
     assert np.percentile(out.data, 1) <= lo + 1e-3 < hi <= out.data.max() + 1e-3
     assert "_mscgm_std" not in " ".join(layer.name for layer in viewer.layers)
-    assert widget.status.value.startswith("Done")
+    # The consistency map lies on the input's grid, and the status line gives the verdict.
+    check = viewer.layers["beads (degraded)_mscgm_consistency"]
+    assert check.data.shape == (48, 48)
+    np.testing.assert_allclose(check.scale, degraded.scale)
+    np.testing.assert_allclose(check.translate, degraded.translate)
+    assert set(meta["consistency"]) >= {"rsp", "rse", "inconsistent_fraction", "verdict"}
+    assert check.metadata[RUN_METADATA_KEY]["kind"] == "consistency"
+    assert (
+        widget.status.value.startswith("Done")
+        and "Consistent with the input" in widget.status.value
+    )
     assert widget.run_button.text == "Run"
 
 
@@ -466,3 +480,19 @@ def test_closing_the_widget_releases_the_model(viewer_widget, qtbot, monkeypatch
     # and the cache is emptied after that: GPU memory goes back to the system.
     assert model() is None
     assert emptied and emptied[0]
+
+
+def test_an_inconsistent_result_warns_what_to_do(viewer_widget, qtbot, notifications):
+    from napari_mscgm._napari.sample_data import sample_layers
+
+    viewer, widget = viewer_widget
+    degraded, _ = sample_layers("cells")
+    viewer.add_image(degraded[0][:96, :96], **degraded[1])
+    widget.layer.value = viewer.layers["cells (degraded)"]
+    assert widget.model.value == "cells-sr2x"  # the guard picks the model made for it
+    widget.set_model("beads-sr2x")  # the wrong one, on purpose
+    _run(qtbot, widget)
+    assert "INCONSISTENT" in widget.status.value
+    kind, message = notifications[-1]
+    assert kind == "warning" and "inconsistent with the measured image" in message
+    assert "another model" in message and "pixel size" in message

@@ -30,6 +30,7 @@ _EXPORTS = {
     "ResourceError": "napari_mscgm.errors",
     "RestoreOptions": "napari_mscgm.config",
     "WeightsError": "napari_mscgm.errors",
+    "check_consistency": "napari_mscgm.restoration.consistency",
     "list_models": "napari_mscgm.model_io.bundled",
     "load_model": "napari_mscgm.model_io.weights",
     "restore": "napari_mscgm.restoration",
@@ -47,6 +48,7 @@ __all__ = [
     "RestoreOptions",
     "WeightsError",
     "__version__",
+    "check_consistency",
     "list_models",
     "load_model",
     "restore",
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
     from .model_io.bundled import list_models
     from .model_io.weights import load_model, save_model
     from .restoration import MeanStd, restore
+    from .restoration.consistency import check_consistency
 
 
 def __getattr__(name: str) -> Any:

@@ -18,6 +18,9 @@ from ..errors import MSCGMError
 
 __all__ = [
     "PREVIEW_MAX",
+    "SAMPLE_KEY",
+    "consistency_status",
+    "consistency_warning",
     "contrast_limits",
     "device_choices",
     "friendly_error",
@@ -26,6 +29,7 @@ __all__ = [
     "output_geometry",
     "pixel_size_warning",
     "progress_status",
+    "recommended_model",
     "traceback_text",
     "unwrap",
     "visible_region",
@@ -33,6 +37,8 @@ __all__ = [
 
 #: Preview restores at most this many input pixels per side around the view centre.
 PREVIEW_MAX = 256
+#: Layer metadata of the bundled samples (see :mod:`.sample_data`).
+SAMPLE_KEY = "napari-mscgm-sample"
 
 
 def output_geometry(
@@ -256,3 +262,51 @@ def progress_status(
     else:
         where = f"tile {done}/{total}"
     return f"Restoring '{layer_name}': {where}"
+
+
+def consistency_status(record: dict) -> str:
+    """The status line's words on the consistency check."""
+    verdict = record.get("verdict")
+    if verdict == "consistent":
+        return f"Consistent with the input (RSP {record['rsp']:.2f})."
+    if verdict == "inconsistent":
+        share = 100 * record["inconsistent_fraction"]
+        return f"INCONSISTENT with the input: {share:.0f} % of the area differs beyond noise."
+    return "Consistency not checked (lazy result)." if verdict else ""
+
+
+def consistency_warning(layer_name: str, record: dict) -> str:
+    """The notification when a result contradicts its input, with what to do about it."""
+    share = 100 * record["inconsistent_fraction"]
+    return (
+        f"The restoration of '{layer_name}' is inconsistent with the measured image: degraded "
+        f"back to the input's resolution, {share:.0f} % of it differs beyond noise (RSP "
+        f"{record['rsp']:.2f}). Do not trust its detail: try another model, check the layer's "
+        "pixel size (its scale, in µm), or train a model for your microscope."
+    )
+
+
+def recommended_model(
+    pixel_size_um: float | None, metadata: dict, models: dict[str, ModelConfig]
+) -> str | None:
+    """The model for a layer: the one its sample is made for, else the best physics match.
+
+    ``models`` maps names to configs, in order of preference (the first wins a tie). The
+    match is the model whose input pixel size is closest to the layer's (in ratio);
+    None when no model is within the pixel-size tolerance.
+    """
+    from ..restoration.guard import PIXEL_SIZE_TOLERANCE
+
+    made_for = (metadata or {}).get(SAMPLE_KEY, {}).get("model")
+    if made_for in models:
+        return made_for
+    if not pixel_size_um or pixel_size_um <= 0:
+        return None
+    best, distance = None, math.log1p(PIXEL_SIZE_TOLERANCE)
+    for name, config in models.items():
+        expected = config.physics.input_pixel_size_um
+        if expected:
+            gap = abs(math.log(pixel_size_um / expected))
+            if gap < distance - 1e-12:
+                best, distance = name, gap
+    return best

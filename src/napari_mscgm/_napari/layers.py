@@ -65,17 +65,35 @@ def publish(viewer: Any, outcome: Outcome, undo: Undo) -> Any:
         contrast_limits=outcome.contrast, colormap=job.colormap, metadata=metadata("mean"),
         **extra,
     )  # fmt: skip
-    std_name = f"{base}_std"
-    if std is not None:
-        _put_layer(
-            viewer, undo, std_name, std, scale=scale, translate=translate,
-            contrast_limits=outcome.std_contrast, colormap="magma", metadata=metadata("std"),
-            **extra,
-        )  # fmt: skip
-    elif std_name in viewer.layers and is_result(viewer.layers[std_name]):
-        # A std map of an earlier run would now describe another result.
-        viewer.layers.remove(std_name)
+    _put_companion(
+        viewer, undo, f"{base}_std", std, scale=scale, translate=translate,
+        contrast_limits=outcome.std_contrast, colormap="magma", metadata=metadata("std"),
+        **extra,
+    )  # fmt: skip
+    # The consistency map lies on the input's grid (a preview's: on its box).
+    input_scale, input_translate = output_geometry(job.scale, job.translate, 1, job.offset_yx)
+    _put_companion(
+        viewer, undo, f"{base}_consistency", outcome.consistency_map, scale=input_scale,
+        translate=input_translate, contrast_limits=CONSISTENCY_LIMITS, colormap="bwr",
+        metadata=metadata("consistency"), **extra,
+    )  # fmt: skip
     return mean_layer
+
+
+#: Display range of the noise-normalised residual: ±5 noise standard deviations.
+CONSISTENCY_LIMITS = (-5.0, 5.0)
+
+
+def _put_companion(viewer: Any, undo: Undo, name: str, data: Any, **props: Any) -> None:
+    """A map that goes with the result (std, consistency): shown, or an old one removed."""
+    layers = viewer.layers
+    if data is not None:
+        _put_layer(viewer, undo, name, data, **props)
+    elif name in layers and is_result(layers[name]):
+        # A map of an earlier run would now describe another result.
+        index, old = layers.index(layers[name]), unwrap(layers[name])
+        layers.remove(name)
+        undo.append(lambda: layers.insert(index, old))
 
 
 def _put_layer(viewer: Any, undo: Undo, name: str, data: Any, **props: Any) -> Any:

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtWidgets import QFileDialog
 
 from ..errors import MSCGMError
-from ..model_io.bundled import list_models, model_path
+from ..model_io.bundled import DEFAULT_MODEL, list_models, model_path
 from ..model_io.weights import read_model_config
-from .helpers import model_summary, pixel_size_warning
+from ..restoration.guard import pixel_size_mismatch
+from .helpers import SAMPLE_KEY, model_summary, pixel_size_warning, recommended_model
 
 if TYPE_CHECKING:
     from ..config import ModelConfig
@@ -35,8 +36,12 @@ class ModelSelection:
     model: Any
     model_card: Any
 
+    def _bundled_in_order(self) -> list[str]:
+        """The bundled models, the default first (it wins a tie)."""
+        return sorted(list_models(), key=lambda name: name != DEFAULT_MODEL)
+
     def _model_choices(self) -> list[tuple[str, str]]:
-        bundled = [(f"{name} (bundled)", name) for name in list_models()]
+        bundled = [(f"{name} (bundled)", name) for name in self._bundled_in_order()]
         files = [(Path(p).name, p) for p in self._extra_models]
         return [*bundled, *files, (LOAD_FROM_FILE, LOAD_FROM_FILE)]
 
@@ -55,6 +60,26 @@ class ModelSelection:
                 self._extra_models.append(ref)
             self.model.choices = self._model_choices()
         self.model.value = ref
+
+    def _suggest_model(self, layer: Any) -> str | None:
+        """Pick the model recommended for ``layer`` when the current one does not fit it.
+
+        A bundled sample gets the model it is made for; another layer, when the chosen
+        model expects another pixel size, the bundled model closest to its own.
+        """
+        if layer is None or self.is_running:
+            return None
+        configs = {n: read_model_config(model_path(n)) for n in self._bundled_in_order()}
+        size = float(layer.scale[-1])
+        suggested = recommended_model(size, dict(layer.metadata), configs)
+        config = self._model_config
+        fits = config is not None and pixel_size_mismatch(size, config) is None
+        if suggested is None or suggested == self.model.value:
+            return None
+        if SAMPLE_KEY in layer.metadata or not fits:
+            self.model.value = suggested
+            return suggested
+        return None
 
     def _on_model_activated(self, index: int) -> None:
         if self.model.native.itemText(index) == LOAD_FROM_FILE:

@@ -29,7 +29,7 @@ def sample_layers(kind: str) -> list[tuple[Any, dict, str]]:
         and ``"<kind> (ground truth)"`` (noise-free photons) on the finer target
         grid, placed so that pixel centres overlay, like restored layers.
     """
-    from ..samples import SAMPLE_SEEDS, load_sample
+    from ..samples import SAMPLE_MODELS, SAMPLE_SEEDS, load_sample
 
     degraded, (low_px, _) = load_sample(f"{kind}_low")
     truth, (high_px, _) = load_sample(f"{kind}_high")
@@ -41,6 +41,7 @@ def sample_layers(kind: str) -> list[tuple[Any, dict, str]]:
     metadata = {
         "napari-mscgm-sample": {
             "scene": kind,
+            "model": SAMPLE_MODELS[kind],  # what the Restore widget picks for it
             "simulator_seed": seed,
             "input_peak_photons": peak,
             "input_pixel_size_um": low_px,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     FloatSpinBox,
@@ -33,6 +34,8 @@ from ..errors import MSCGMError
 from ..restoration.axes import layer_axes
 from .helpers import (
     PREVIEW_MAX,
+    consistency_status,
+    consistency_warning,
     device_choices,
     friendly_error,
     is_lazy,
@@ -73,6 +76,9 @@ _TOOLTIPS = {
     "'whole plane' uses no tiles. Lower it if you run out of memory.",
     "overlap": "Overlap between tiles (input pixels), blended to avoid seams.",
     "device": "Where the computation runs; 'auto' takes the GPU when there is one.",
+    "consistency": "Every result is degraded back to the input's resolution and compared with "
+    "what was measured; this adds the map of where they differ (in noise standard deviations: "
+    "blue or red beyond ±3 means the result contradicts the data there).",
 }
 
 
@@ -91,7 +97,9 @@ class RestoreWidget(ModelSelection, QWidget):
     :meth:`run`, :meth:`cancel` and :meth:`wait`.
     """
 
-    _PERSISTED = ("steps", "seed", "eta", "samples", "tile_size", "overlap", "device")
+    _PERSISTED = (
+        "steps", "seed", "eta", "samples", "tile_size", "overlap", "device", "consistency_map",
+    )  # fmt: skip
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
@@ -141,6 +149,9 @@ class RestoreWidget(ModelSelection, QWidget):
             label="overlap", min=0, max=512, step=8, value=32, tooltip=tip["overlap"]
         )
         self.device = ComboBox(label="device", choices=device_choices(), tooltip=tip["device"])
+        self.consistency_map = CheckBox(
+            label="consistency map", value=True, tooltip=tip["consistency"]
+        )
         self.preview_button = PushButton(
             text="Preview", tooltip="Restore only what is in view (current plane), quickly"
         )
@@ -169,6 +180,7 @@ class RestoreWidget(ModelSelection, QWidget):
             self.tile_size,
             self.overlap,
             self.device,
+            self.consistency_map,
         ]
         self.form = Container(widgets=rows, labels=True)
         layout = QVBoxLayout()
@@ -188,8 +200,7 @@ class RestoreWidget(ModelSelection, QWidget):
         self.random_seed.changed.connect(self.randomize_seed)
         self.run_button.changed.connect(self._on_run_clicked)
         self.preview_button.changed.connect(self._on_preview_clicked)
-        for widget in (self.steps, self.seed, self.eta, self.samples, self.tile_size,
-                       self.overlap, self.device):  # fmt: skip
+        for widget in self._controls().values():
             widget.changed.connect(self._save_settings)
         events = self.viewer.layers.events
         events.inserted.connect(self._refresh_layers)
@@ -218,6 +229,9 @@ class RestoreWidget(ModelSelection, QWidget):
         self._watched = self.layer.value
         if self._watched is not None:
             self._watched.events.scale.connect(self._update_pixel_warning)
+        chosen = self._suggest_model(self._watched)
+        if chosen is not None:
+            self.status.value = f"Model '{chosen}' chosen: it is made for '{self._watched.name}'."
         self._update_pixel_warning()
 
     def _on_active_layer(self, event: Any) -> None:
@@ -363,6 +377,7 @@ class RestoreWidget(ModelSelection, QWidget):
             input_contrast=tuple(float(v) for v in layer.contrast_limits),
             units=tuple(getattr(layer, "units", ())) or None, preview=preview, plane=plane,
             offset_yx=(y0, x0), size_yx=(y1 - y0, x1 - x0) if preview else None,
+            consistency_map=bool(self.consistency_map.value),
         )  # fmt: skip
 
     def _visible_region(self, layer: Any, shape: tuple[int, ...]) -> tuple:
@@ -410,7 +425,13 @@ class RestoreWidget(ModelSelection, QWidget):
                 show_error(message)
                 return
             lazy = " (lazy: planes are restored when displayed)" if is_lazy(layer.data) else ""
-            self.status.value = f"Done: '{layer.name}'{lazy}, seed {outcome.metadata.seed}."
+            record = outcome.metadata.consistency or {}
+            self.status.value = (
+                f"Done: '{layer.name}'{lazy}, seed {outcome.metadata.seed}. "
+                + consistency_status(record)
+            )
+            if record.get("verdict") == "inconsistent":
+                show_warning(consistency_warning(outcome.job.layer_name, record))
 
     def _on_finished(self) -> None:
         self._job = None

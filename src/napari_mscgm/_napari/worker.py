@@ -24,6 +24,7 @@ from napari.qt.threading import thread_worker
 
 from ..config import RestoreOptions, RunMetadata
 from ..restoration import MeanStd, restore
+from ..restoration.consistency import check_consistency
 from .helpers import contrast_limits, friendly_error, is_lazy, traceback_text
 
 __all__ = ["Cancelled", "Job", "ModelCache", "Outcome", "Status", "compute", "preload", "run_job"]
@@ -94,6 +95,8 @@ class Job:
     colormap: Any
     input_contrast: tuple[float, float]
     units: tuple[Any, ...] | None = None
+    #: Add the consistency map as a layer.
+    consistency_map: bool = False
     preview: bool = False
     #: Preview: the plane (leading indices) and the YX box of the input it shows.
     plane: tuple[int, ...] = ()
@@ -119,6 +122,7 @@ class Outcome:
     metadata: RunMetadata | None = None
     contrast: tuple[float, float] | None = None
     std_contrast: tuple[float, float] | None = None
+    consistency_map: np.ndarray | None = None
     error: str = ""
 
 
@@ -148,6 +152,15 @@ def _preview_region(job: Job, result: Any, scale: int) -> Any:
     return region.reshape((1,) * len(job.plane) + region.shape)
 
 
+def _input_region(job: Job) -> Any:
+    """The input a result restored: the whole layer, or a preview's box of one plane."""
+    if not job.preview:
+        return job.data
+    (y0, x0), (h, w) = job.offset_yx, job.size_yx
+    region = np.asarray(job.data[(*job.plane, slice(y0, y0 + h), slice(x0, x0 + w))])
+    return region.reshape((1,) * len(job.plane) + region.shape)
+
+
 def compute(job: Job, cache: ModelCache, progress: Callable[[int, int], None] | None) -> Outcome:
     """Load the model (cached) and restore; runs off the main thread."""
     model = cache.get_model(job.model_ref, job.device)
@@ -155,7 +168,14 @@ def compute(job: Job, cache: ModelCache, progress: Callable[[int, int], None] | 
         raise Cancelled
     # One tile per forward pass on the CPU: the same speed there, and progress and
     # Cancel act per tile; GPUs batch a few tiles for throughput.
-    options = job.options.model_copy(update={"batch_size": 1 if model.device.type == "cpu" else 4})
+    # The map (and a preview's scores) come from check_consistency, on the result in memory.
+    separate_check = job.consistency_map or job.preview
+    options = job.options.model_copy(
+        update={
+            "batch_size": 1 if model.device.type == "cpu" else 4,
+            "consistency": job.options.consistency and not separate_check,
+        }
+    )
     data = job.data
     if job.preview and not is_lazy(data):
         import dask.array as da
@@ -173,7 +193,15 @@ def compute(job: Job, cache: ModelCache, progress: Callable[[int, int], None] | 
         }
         metadata = metadata.for_preview(region, list(result.shape))
     mean, std = (result.mean, result.std) if isinstance(result, MeanStd) else (result, None)
+    consistency_map = None
+    if separate_check and job.options.consistency and not is_lazy(mean):
+        checked = check_consistency(
+            _input_region(job), mean, model, axes=job.options.axes, with_map=job.consistency_map
+        )
+        metadata = metadata.with_consistency(checked.record)
+        consistency_map = checked.map
     outcome = Outcome(job, Status.DONE, result=(mean, std), metadata=metadata)
+    outcome.consistency_map = consistency_map
     # Contrast from the data where it is in memory; lazy results keep the input's.
     outcome.contrast = job.input_contrast if is_lazy(mean) else contrast_limits(mean)
     if std is not None:

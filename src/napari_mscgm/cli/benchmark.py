@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ORDER = 60
-NAMES = ("speedup", "throughput", "tiling", "memory")
+NAMES = ("speedup", "throughput", "tiling", "memory", "consistency", "training")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

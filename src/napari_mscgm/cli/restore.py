@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="NAME|PATH",
         help="bundled model name (see 'napari-mscgm models') or a .safetensors file "
-        "(default: the first bundled model)",
+        "(default: fluo-sr2x, the generalist, when bundled)",
     )
     _add_sampling_options(parser)
     _add_run_options(parser)
@@ -105,6 +105,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="run on a dask.distributed cluster (e.g. tcp://host:8786); workers write the "
         "output directly, so it must be on a filesystem they share",
     )
+    parser.add_argument(
+        "--consistency-map",
+        action="store_true",
+        help="also write <output>_consistency: the noise-normalised difference between the "
+        "input and the result degraded back to it (the check itself always runs)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
@@ -152,12 +158,13 @@ def _check_outputs(
     """
     from ..errors import InputError, OutputError
     from ..io import check_output_path
-    from ..restoration import std_path
+    from ..restoration.write import consistency_map_path, std_path
 
     for dst in outputs:
         if not dst.name.lower().endswith((".tif", ".tiff", ".zarr")):
             raise InputError(f"{dst}: output must end in .ome.tif, .tif or .zarr")
-        targets = (dst, std_path(dst)) if args.samples > 1 else (dst,)
+        targets = [dst] + ([std_path(dst)] if args.samples > 1 else [])
+        targets += [consistency_map_path(dst)] if args.consistency_map else []
         for target in targets:
             if any(_same_file(target, src) for src in inputs):
                 raise InputError(f"{target}: output would overwrite an input; choose another name")
@@ -225,6 +232,7 @@ def _options(args: argparse.Namespace) -> Any:
             steps=args.steps, seed=args.seed, eta=args.eta, samples=args.samples,
             tile_size=args.tile or None, overlap=args.overlap, batch_size=args.batch_size,
             precision=args.precision, threads=args.threads, device=args.device,
+            consistency_map=args.consistency_map,
         )  # fmt: skip
     except InputError as exc:
         text = str(exc).replace("(or None)", "(or 0 for whole planes)")
@@ -234,9 +242,10 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import list_models, load_model
+    from .. import load_model
     from ..errors import InputError
     from ..io import read_image
+    from ..model_io.bundled import default_model
 
     inputs = [Path(p) for p in args.inputs]
     for path in inputs:
@@ -248,12 +257,9 @@ def run(args: argparse.Namespace) -> int:
     # Open every input (lazily) first: an unreadable file fails before any work.
     images = [read_image(src) for src in inputs]
 
-    name = args.model
+    name = args.model or default_model()
     if name is None:
-        bundled = list_models()
-        if not bundled:
-            raise InputError("no bundled models are installed; pass --model PATH.safetensors")
-        name = bundled[0]
+        raise InputError("no bundled models are installed; pass --model PATH.safetensors")
     client = _connect(args.scheduler) if args.scheduler else None
     if client is None:  # locally the model is loaded on the device; a cluster's workers pick
         options = options.model_copy(update={"device": None})
@@ -297,8 +303,27 @@ def _restore_file(src: Path, image: Any, dst: Path, model: Any, options: Any, cl
             bar.update(done - bar.n)
 
         try:
-            restore(image, model, options=options, progress=progress, out=dst, client=client)
+            _, metadata = restore(
+                image, model, options=options, progress=progress, out=dst, client=client,
+                return_metadata=True,
+            )  # fmt: skip
         except InputError as exc:
             raise _with_input(exc, src) from None
     if note:
         print(note, file=sys.stderr)
+    warning = _consistency_warning(src, metadata.get("consistency"))
+    if warning:
+        print(warning, file=sys.stderr)
+
+
+def _consistency_warning(src: Path, record: dict | None) -> str | None:
+    """One line when the result contradicts the input (the exit code stays 0)."""
+    if not record or record.get("verdict") != "inconsistent":
+        return None
+    share = 100 * record["inconsistent_fraction"]
+    return (
+        f"napari-mscgm: warning: {src.name}: the result is inconsistent with the input "
+        f"({share:.0f} % of the area differs beyond noise once degraded back, RSP "
+        f"{record['rsp']:.2f}); try another model, check the pixel size, or train a model "
+        "for your microscope"
+    )

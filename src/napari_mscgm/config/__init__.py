@@ -18,6 +18,7 @@ from .metadata import RunMetadata
 from .model import (
     FORMAT_VERSION,
     BridgeConfig,
+    CalibrationConfig,
     CAREConfig,
     GeneratorConfig,
     ModelConfig,
@@ -43,6 +44,7 @@ __all__ = [
     "BridgeConfig",
     "CAREConfig",
     "CARETrainConfig",
+    "CalibrationConfig",
     "Camera",
     "DataConfig",
     "GeneratorConfig",

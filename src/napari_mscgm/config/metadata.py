@@ -66,11 +66,13 @@ class RunMetadata(_Record):
     output_pixel_size_um: list[float | None] | None = None
     input: str | None = None
     input_name: str | None = None
-    content: Literal["std"] | None = None
+    content: Literal["std", "consistency"] | None = None
     kind: Literal["mean", "std", "consistency"] | None = None
     model_ref: str | None = None
     preview: bool | None = None
     preview_region: dict[str, Any] | None = None
+    consistency: dict[str, Any] | None = None
+    uncertainty: Literal["calibrated", "sample spread"] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready document (fields never set are left out)."""
@@ -91,9 +93,17 @@ class RunMetadata(_Record):
             update["input"] = source
         return self.model_copy(update=update)
 
+    def with_consistency(self, record: dict[str, Any]) -> RunMetadata:
+        """Record the consistency check's scores (see :mod:`napari_mscgm.restoration.consistency`)."""
+        return self.model_copy(update={"consistency": record})
+
     def for_std(self) -> RunMetadata:
         """The record of the std (uncertainty) file written beside the result."""
         return self.model_copy(update={"content": "std"})
+
+    def for_consistency_map(self) -> RunMetadata:
+        """The record of the consistency map written beside the result (on the input grid)."""
+        return self.model_copy(update={"content": "consistency"})
 
     def for_layer(self, kind: str, *, model_ref: str, preview: bool) -> RunMetadata:
         """The record of a napari result layer: which map it shows and how it was asked for."""

@@ -17,6 +17,7 @@ __all__ = [
     "FORMAT_VERSION",
     "BridgeConfig",
     "CAREConfig",
+    "CalibrationConfig",
     "GeneratorConfig",
     "ModelConfig",
     "NetworksConfig",
@@ -26,8 +27,9 @@ __all__ = [
     "UNetConfig",
 ]
 
-#: Version of the weights-file metadata this package writes and the newest it reads.
-FORMAT_VERSION = 1
+#: Version of the weights-file metadata this package writes and the newest it reads
+#: (2 added the optional ``calibration``).
+FORMAT_VERSION = 2
 
 
 #: Sanity bounds of the network sizes: far above any useful model, low enough that
@@ -114,6 +116,24 @@ class TrainingInfo(Strict):
     wall_time_s: float | None = None
 
 
+class CalibrationConfig(Strict):
+    """How the std of samples becomes a calibrated std (:mod:`napari_mscgm.core.calibration`)."""
+
+    coefficients: tuple[
+        Annotated[float, Field(ge=0)],
+        Annotated[float, Field(ge=0)],
+        Annotated[float, Field(ge=0)],
+        Annotated[float, Field(ge=0)],
+        Annotated[float, Field(ge=0)],
+    ] = Field(
+        description="c_spread, c_gradient, c_intensity, c_innovation, c_floor of the variance"
+    )
+    gradient_sigma: float = Field(1.0, gt=0, le=20, description="target pixels")
+    samples: int = Field(8, ge=2, description="samples per restoration when it was fitted")
+    fitted_on: str = Field("", description="the held-out data it was fitted on")
+    coverage: float | None = Field(None, ge=0, le=1, description="of ±1.645 σ on that data")
+
+
 class ModelConfig(Strict):
     """Everything needed to rebuild a model; stored as JSON under the key ``mscgm``."""
 
@@ -130,6 +150,7 @@ class ModelConfig(Strict):
     training: TrainingInfo = TrainingInfo()
     license: str = "BSD-3-Clause"
     description: str = ""
+    calibration: CalibrationConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:

@@ -58,6 +58,8 @@ class RestoreOptions(Strict):
     precision: Literal["float32", "bfloat16"] = "float32"
     threads: int | None = None
     pixel_size_um: tuple[float | None, float | None, float | None] | None = None
+    consistency: bool = True
+    consistency_map: bool = False
 
     def __init__(self, **data: Any) -> None:
         try:

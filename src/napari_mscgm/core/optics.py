@@ -30,12 +30,14 @@ __all__ = [
     "GAUSSIAN_SIGMA_FACTOR",
     "PSF_RADIUS_FACTOR",
     "PsfModel",
+    "airy_otf",
     "airy_psf",
     "cached_psf",
     "defocus_psf",
     "fwhm_um",
     "gaussian_psf",
     "require_positive",
+    "resolution_scaling_kernel",
 ]
 
 
@@ -230,3 +232,56 @@ def require_positive(**values: float) -> None:
     for name, value in values.items():
         if not (isinstance(value, int | float | np.number) and math.isfinite(value) and value > 0):
             raise InputError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def airy_otf(frequency: np.ndarray, *, na: float, wavelength_um: float) -> np.ndarray:
+    """Incoherent OTF of an in-focus circular pupil (the Airy pattern's), at cycles per µm.
+
+    ``OTF(s) = (2/π) (acos s − s √(1 − s²))`` with ``s = f / f_c`` and ``f_c = 2 NA / λ``;
+    0 beyond the cut-off.
+    """
+    require_positive(na=na, wavelength_um=wavelength_um)
+    s = np.clip(np.asarray(frequency, dtype=np.float64) / (2 * na / wavelength_um), 0.0, 1.0)
+    return (2 / np.pi) * (np.arccos(s) - s * np.sqrt(1 - s**2))
+
+
+def resolution_scaling_kernel(
+    *,
+    input_na: float,
+    target_na: float,
+    wavelength_um: float,
+    pixel_size_um: float,
+    size: int | None = None,
+) -> np.ndarray:
+    """The kernel ``k`` with ``PSF_target ⊛ k = PSF_input``, on the target grid.
+
+    NanoJ-SQUIRREL's resolution-scaling function for a widefield pair, computed from the
+    real (Airy) OTFs: ``K = OTF_in / OTF_target`` inside the input's pass band (where the
+    target's OTF is larger still), 0 outside. Pixel integration needs no kernel: binning
+    target pixels into input pixels integrates over the input's pixels.
+
+    Parameters
+    ----------
+    input_na, target_na, wavelength_um : float
+        The two objectives and the emission wavelength; ``target_na >= input_na``.
+    pixel_size_um : float
+        The target grid's pixel.
+    size : int, optional
+        Odd side length; default covers the input PSF (radius ``4 λ / NA_in``).
+
+    Returns
+    -------
+    ndarray of float64, shape (size, size)
+        Centred, summing to 1; a single 1 when both NAs are equal.
+    """
+    require_positive(input_na=input_na, target_na=target_na, pixel_size_um=pixel_size_um)
+    if input_na >= target_na:
+        return np.ones((1, 1))
+    size = _psf_size(input_na, wavelength_um, pixel_size_um, size)
+    freq = np.fft.fftfreq(size, d=pixel_size_um)
+    f = np.hypot(freq[:, None], freq[None, :])
+    otf_in = airy_otf(f, na=input_na, wavelength_um=wavelength_um)
+    otf_t = airy_otf(f, na=target_na, wavelength_um=wavelength_um)
+    ratio = np.where(otf_in > 0, otf_in / np.maximum(otf_t, 1e-12), 0.0)
+    kernel = np.fft.fftshift(np.fft.ifft2(ratio).real)
+    return kernel / kernel.sum()

@@ -26,8 +26,10 @@ from ..errors import InputError
 __all__ = [
     "bicubic",
     "deconvolution_sigma_px",
+    "fourier_oracle",
     "gaussian_kernel",
     "nearest",
+    "non_local_means",
     "richardson_lucy_baseline",
 ]
 
@@ -94,3 +96,50 @@ def richardson_lucy_baseline(
     up = bicubic(image, scale=scale).astype(np.float64)
     positive = np.clip(PercentileNormalizer(0.1, 99.9).fit(up).normalize(up), 0, None) + 1e-3
     return richardson_lucy(positive, gaussian_kernel(sigma_px), num_iter=num_iter, clip=False)
+
+
+#: NLM's filter strength in noise standard deviations, tuned on a separate simulated set
+#: (12 classes × 30 and 300 photons, seed 5): 0.3 → 27.20 dB, 0.45 → 27.41, 0.6 → 27.50,
+#: 0.8 → 27.29, 1.2 → 26.22 (5×5 patches; 7×7 were no better).
+NLM_H = 0.6
+
+
+def non_local_means(image: np.ndarray) -> np.ndarray:
+    """Non-local means (skimage) after a generalised Anscombe transform of the camera noise.
+
+    The noise model is fitted on the image itself (variance ``a · x + b``), the transform
+    makes it about unit Gaussian, NLM removes it (``h =`` :data:`NLM_H` ``σ``, 5×5 patches,
+    13×13 search), and the exact unbiased inverse is approximated by the algebraic one.
+    """
+    from skimage.restoration import denoise_nl_means
+
+    from ..core.noise_model import fit_poisson_gaussian
+
+    x = np.asarray(image, dtype=np.float64)
+    noise = fit_poisson_gaussian(x)
+    a, b = max(noise.a, 1e-12), noise.b
+    if noise.a <= 0:  # Gaussian noise only: no transform needed
+        sigma = np.sqrt(max(b, 1e-12))
+        return denoise_nl_means(x, h=NLM_H * sigma, sigma=sigma, patch_size=5, patch_distance=6,
+                                fast_mode=True).astype(np.float32)  # fmt: skip
+    stabilised = (2 / a) * np.sqrt(np.maximum(a * x + b + 3 * a**2 / 8, 0))
+    smooth = denoise_nl_means(stabilised, h=NLM_H, sigma=1.0, patch_size=5, patch_distance=6,
+                              fast_mode=True)  # fmt: skip
+    back = ((a * smooth / 2) ** 2 - b - 3 * a**2 / 8) / a
+    return back.astype(np.float32)
+
+
+def fourier_oracle(ground_truth: np.ndarray, *, scale: int) -> np.ndarray:
+    """The ground truth without the frequencies the input cannot hold: the reference limit.
+
+    Every frequency with ``|f_y|`` or ``|f_x|`` above the input's Nyquist frequency,
+    ``1 / (2 · scale)`` cycles per target pixel, is removed (a square cut). For scale 1
+    nothing is removed: a denoiser's limit is the noise-free image itself.
+    """
+    gt = np.asarray(ground_truth, dtype=np.float64)
+    if scale == 1:
+        return gt.astype(np.float32)
+    fy = np.fft.fftfreq(gt.shape[0])[:, None]
+    fx = np.fft.fftfreq(gt.shape[1])[None, :]
+    keep = (np.abs(fy) <= 1 / (2 * scale)) & (np.abs(fx) <= 1 / (2 * scale))
+    return np.fft.ifft2(np.fft.fft2(gt) * keep).real.astype(np.float32)

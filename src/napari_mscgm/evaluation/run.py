@@ -10,79 +10,124 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..io.atomic import write_text
-from .metrics import care_metrics
+from .metrics import care_metrics, hf_error_ratio
 
-__all__ = ["EvaluationResult", "Method", "evaluate", "write_csv", "write_results"]
+__all__ = ["MEASURES", "EvaluationResult", "Method", "evaluate", "write_csv", "write_results"]
+
+
+#: What every method is scored on, per image.
+MEASURES = ("psnr", "ssim", "hf_error", "seconds", "seconds_per_mp")
 
 
 @dataclass
 class EvaluationResult:
-    """Per-image and mean metrics of every method.
+    """Per-image and mean scores of every method on every set.
 
     Attributes
     ----------
     rows : list of dict
-        One row per (image, method): ``image``, ``method``, ``psnr``, ``ssim``, ``seconds``.
+        One row per (set, image, method): ``set``, ``image``, ``method``, the
+        :data:`MEASURES`, and what a method adds (MSCGM: the consistency verdict, and with
+        several samples the uncertainty's coverage and Spearman correlation).
     summary : dict
-        ``{method: {"psnr": mean, "ssim": mean, "seconds": mean per image, "n": count}}``.
+        ``{set: {method: {measure: mean, ..., "n": count}}}``; a verdict column becomes
+        ``inconsistent_rate``.
     """
 
     rows: list[dict]
-    summary: dict[str, dict[str, float]]
+    summary: dict[str, dict[str, dict[str, float]]]
 
-    def table(self) -> str:
-        """The summary as a plain-text table."""
-        lines = [f"{'method':<18} {'PSNR (dB)':>10} {'SSIM':>7} {'s/image':>8}"]
-        for method, s in self.summary.items():
-            lines.append(f"{method:<18} {s['psnr']:>10.2f} {s['ssim']:>7.3f} {s['seconds']:>8.3f}")
+    def table(self, name: str) -> str:
+        """One set's summary as a plain-text table."""
+        lines = [f"{'method':<22} {'PSNR (dB)':>9} {'SSIM':>6} {'HF-err':>7} {'s/MP':>7}  other"]
+        for method, s in self.summary[name].items():
+            other = ", ".join(
+                f"{k} {v:.3g}" for k, v in s.items() if k not in (*MEASURES, "n", "seconds")
+            )
+            lines.append(
+                f"{method:<22} {s['psnr']:>9.2f} {s['ssim']:>6.3f} {s['hf_error']:>7.3f} "
+                f"{s['seconds_per_mp']:>7.2f}  {other}"
+            )
         return "\n".join(lines)
 
 
 Method = Callable[[np.ndarray], np.ndarray]
 
 
+def _score(method: Any, low: np.ndarray, high: np.ndarray) -> dict:
+    start = time.perf_counter()
+    # A reference (the Fourier oracle) is handed the ground truth itself.
+    prediction = np.asarray(
+        method(low, high) if getattr(method, "given_truth", False) else method(low)
+    )
+    seconds = time.perf_counter() - start
+    psnr, ssim = care_metrics(prediction, high)
+    row = {
+        "psnr": psnr,
+        "ssim": ssim,
+        "hf_error": hf_error_ratio(prediction, high),
+        "seconds": seconds,
+        "seconds_per_mp": seconds / (prediction.size / 1e6),
+    }
+    extra = getattr(method, "extra", None)  # a method's own measures (MSCGM's)
+    if extra is not None:
+        row.update(extra(low, high, prediction))
+    return row
+
+
+def _summary(rows: list[dict]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if key == "verdict":
+            out["inconsistent_rate"] = float(np.mean([v == "inconsistent" for v in values]))
+        elif values and isinstance(values[0], int | float) and not isinstance(values[0], bool):
+            out[key] = float(np.mean(values))
+    out["n"] = len(rows)
+    return out
+
+
 def evaluate(
-    pairs: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    sets: dict[str, Sequence[tuple[str, np.ndarray, np.ndarray]]],
     methods: dict[str, Method],
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvaluationResult:
-    """Run every method on every ``(name, low, high)`` pair and score it (CARE metrics).
+    """Run every method on every ``(name, low, high)`` pair of every set, and score it.
 
     Parameters
     ----------
-    pairs : sequence of (str, numpy.ndarray, numpy.ndarray)
-        Image name, 2D input and 2D ground truth on the target grid.
+    sets : dict
+        ``{set name: pairs}``; a pair is an image name, the 2D input and the 2D ground
+        truth on the target grid.
     methods : dict
-        ``{name: function(low) -> prediction on the target grid}``.
+        ``{name: function(low) -> prediction on the target grid}``; a function with an
+        ``extra(low, high, prediction) -> dict`` method adds its own columns.
     progress : callable, optional
         ``progress(done, total)`` after each image.
     """
-    rows = []
-    for i, (name, low, high) in enumerate(pairs):
-        for method, fn in methods.items():
-            start = time.perf_counter()
-            prediction = np.asarray(fn(low))
-            seconds = time.perf_counter() - start
-            psnr, ssim = care_metrics(prediction, high)
-            rows.append(
-                {"image": name, "method": method, "psnr": psnr, "ssim": ssim, "seconds": seconds}
-            )
-        if progress is not None:
-            progress(i + 1, len(pairs))
-    summary = {}
-    for method in methods:
-        mine = [r for r in rows if r["method"] == method]
-        summary[method] = {
-            "psnr": float(np.mean([r["psnr"] for r in mine])),
-            "ssim": float(np.mean([r["ssim"] for r in mine])),
-            "seconds": float(np.mean([r["seconds"] for r in mine])),
-            "n": len(mine),
+    rows, done = [], 0
+    total = sum(len(pairs) for pairs in sets.values())
+    for set_name, pairs in sets.items():
+        for name, low, high in pairs:
+            for method, fn in methods.items():
+                rows.append({"set": set_name, "image": name, "method": method,
+                             **_score(fn, low, high)})  # fmt: skip
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    summary = {
+        set_name: {
+            method: _summary([r for r in rows if r["set"] == set_name and r["method"] == method])
+            for method in methods
         }
+        for set_name in sets
+    }
     return EvaluationResult(rows, summary)
 
 
@@ -101,7 +146,8 @@ def write_results(
 def write_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
     """Write ``rows`` (dicts with the same keys) as a CSV file, atomically."""
     buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+    fields = list(dict.fromkeys(k for row in rows for k in row))  # every column, in order
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
     return write_text(path, buffer.getvalue())

@@ -7,13 +7,18 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_MODEL",
     "bundled_checksums",
     "bundled_dir",
+    "default_model",
     "file_digests",
     "file_sha256",
     "list_models",
     "model_path",
 ]
+
+#: The model the widget, the CLI and the demo use unless told otherwise: the generalist.
+DEFAULT_MODEL = "fluo-sr2x"
 
 
 def bundled_dir() -> Path:
@@ -37,6 +42,14 @@ def bundled_checksums() -> dict[str, str]:
 def list_models() -> list[str]:
     """Names of the models bundled with the package."""
     return sorted(bundled_checksums())
+
+
+def default_model() -> str | None:
+    """:data:`DEFAULT_MODEL` when it is bundled, else the first bundled model (or None)."""
+    names = list_models()
+    if DEFAULT_MODEL in names:
+        return DEFAULT_MODEL
+    return names[0] if names else None
 
 
 def model_path(name: str) -> Path:

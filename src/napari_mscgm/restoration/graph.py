@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.calibration import calibrated_std
 from .batching import constant_ticks, restore_batches
 from .checks import FLOAT32_MAX, NORMALISED_LIMIT, check_tile
 from .distributed import resolve_model
@@ -69,24 +70,30 @@ def _restore_group(spec: Any, run: RunSpec, group: _Group, blocks: list) -> list
     model = resolve_model(spec, run.device, run.options.threads)
     device = next(model.parameters()).device
     y0 = run.ys.tiles[group.row][0]
-    items = []
+    items, upsampled = [], []
     for j, tile in zip(group.cols, tiles, strict=True):
         x0 = run.xs.tiles[j][0]
         # Clipped so that an absurd outlier cannot overflow float32 inside the networks.
         normalized = np.clip(norm.normalize(tile, c), -NORMALISED_LIMIT, NORMALISED_LIMIT)
         tensor = torch.from_numpy(normalized.astype(np.float32))[None, None].to(device)
         degraded = model.upsample(tensor)
+        upsampled.append(degraded)
         for s in range(run.samples):
             items.append((degraded, s, y0 * run.scale, x0 * run.scale))
     restored = restore_batches(model, run, items, group.plane)
     wy = blend_weights(run.ys, group.row, run.scale)
     outputs = []
     for n, j in enumerate(group.cols):
-        stack = np.stack(restored[n * run.samples : (n + 1) * run.samples]).astype(np.float64)
-        stack = norm.denormalize(stack, c)
+        samples = np.stack(restored[n * run.samples : (n + 1) * run.samples]).astype(np.float64)
+        stack = norm.denormalize(samples, c)
         weight = wy[:, None] * blend_weights(run.xs, j, run.scale)[None, :]
         parts = [stack.mean(axis=0)]
-        if run.samples > 1:
+        if run.samples > 1 and run.calibration is not None:
+            spread = samples.std(axis=0, ddof=1)
+            start = upsampled[n][0, 0].float().cpu().numpy().astype(np.float64)
+            calibrated = calibrated_std(samples.mean(axis=0), spread, start, run.calibration)
+            parts.append(calibrated * norm.span(c))  # a std: scaled, not shifted
+        elif run.samples > 1:
             parts.append(stack.std(axis=0, ddof=1))
         weighted = np.clip(np.stack(parts) * weight, -FLOAT32_MAX, FLOAT32_MAX)
         outputs.append(weighted.astype(np.float32))

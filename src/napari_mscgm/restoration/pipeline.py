@@ -33,12 +33,13 @@ from ..io.read import ImageData
 from .axes import canonical_axes, from_tczyx, to_tczyx
 from .batching import TileOOMError
 from .checks import check_array, check_not_empty, check_values
+from .consistency import ConsistencyCheck, check_stack
 from .distributed import ModelSpec
 from .graph import restore_graph
 from .layout import AxisPlan, plan_axis, tile_alignment
 from .memory import check_memory
 from .spec import MeanStd, Progress, RunSpec
-from .write import Destination, output_kind, std_path, write_result
+from .write import Destination, consistency_map_path, output_kind, std_path, write_result
 
 __all__ = ["restore"]
 
@@ -61,6 +62,8 @@ def restore(
     precision: Literal["float32", "bfloat16"] = "float32",
     threads: int | None = None,
     pixel_size_um: tuple[float | None, float | None, float | None] | None = None,
+    consistency: bool = True,
+    consistency_map: bool = False,
     options: RestoreOptions | None = None,
     progress: Any = None,
     return_metadata: bool = False,
@@ -111,6 +114,14 @@ def restore(
         (then the tile) and the pass retried, with a ``ResourceWarning``.
     precision : {"float32", "bfloat16"}
         ``"bfloat16"`` runs the networks under autocast on CUDA (ignored elsewhere).
+    consistency : bool
+        Check the result against the input with the model's physics (default on; see
+        :mod:`napari_mscgm.restoration.consistency`): the scores go into the metadata under
+        ``"consistency"``. Lazy results are not computed here, so neither is their check.
+    consistency_map : bool
+        With ``out=``, also write the noise-normalised residual map (on the input's grid)
+        to ``<name>_consistency.<ext>``; :func:`napari_mscgm.check_consistency` gives it
+        as an array.
     options : RestoreOptions, optional
         All of the options above in one validated object (what the CLI and the widget
         pass); then leave the option keywords at their defaults.
@@ -185,7 +196,8 @@ def restore(
         "steps": steps, "seed": seed, "eta": eta, "samples": samples, "axes": axes,
         "tile_size": tile_size, "overlap": overlap, "device": device,
         "batch_size": batch_size, "precision": precision, "threads": threads,
-        "pixel_size_um": pixel_size_um,
+        "pixel_size_um": pixel_size_um, "consistency": consistency,
+        "consistency_map": consistency_map,
     }  # fmt: skip
     if options is None:
         options = RestoreOptions(**given)
@@ -300,6 +312,8 @@ def _prepare(
         check_output_path(out_path)
         if options.samples > 1:
             check_output_path(std_path(out_path))
+        if options.consistency and options.consistency_map:
+            check_output_path(consistency_map_path(out_path))
     norm = model.config.normalization
     normalizer = PercentileNormalizer(norm.pmin, norm.pmax).fit_stack(stack)
     return _Request(
@@ -329,7 +343,10 @@ def _plan(request: _Request, tile: int | None, overlap: int) -> RunSpec:
     steps, eta = model.sampling(options.steps, options.eta)
     # The tiles actually used (an out-of-memory retry shrinks them) are what is recorded.
     layout = options.model_copy(update={"tile_size": tile, "overlap": overlap})
-    return RunSpec(layout, steps, eta, request.normalizer, model.scale, ys, xs, request.device_name)
+    return RunSpec(
+        layout, steps, eta, request.normalizer, model.scale, ys, xs, request.device_name,
+        calibration=model.config.calibration,
+    )  # fmt: skip
 
 
 def _group(options: RestoreOptions) -> int:
@@ -355,24 +372,47 @@ def _run(request: _Request, run: RunSpec) -> tuple[Any, RunMetadata]:
     if isinstance(stack, np.ndarray):
         stack = da.from_array(stack, chunks=(1, 1, 1, run.ys.chunks, run.xs.chunks), asarray=False)
     metadata = _metadata(request, run)
+    check = _consistency_check(request)
     if request.out is not None:
         dest = Destination(
             request.out, request.axes, options.pixel_size_um or (None, None, None), metadata,
             request.source.channel_names if request.source is not None else None,
+            check, options.consistency_map,
         )  # fmt: skip
-        result = write_result(dest, stack, request.spec, run, group=group, client=request.client)
+        result, metadata = write_result(
+            dest, stack, request.spec, run, group=group, client=request.client
+        )
     else:
         graph = restore_graph(stack, request.spec, run, group=group)
-        if not request.eager:
-            return _split(graph, request.axes), metadata
+        if not request.eager:  # nothing is computed now: neither is the check
+            return _split(graph, request.axes), metadata.with_consistency(NOT_CHECKED)
         if request.client is not None:
             values = request.client.compute(graph).result()
         else:
             values = graph.compute(scheduler="sync")
         result = _split(values, request.axes)
+        if check is not None:
+            record = check_stack(check, request.stack, lambda index: values[0][index])
+            metadata = metadata.with_consistency(record)
     if request.client is not None and request.progress is not None:
         request.progress(total, total)
     return result, metadata
+
+
+#: The record of a lazy result, which is computed only when it is used.
+NOT_CHECKED = {
+    "rsp": None,
+    "rse": None,
+    "inconsistent_fraction": None,
+    "verdict": "not checked",
+    "reason": "a lazy result; check it with napari_mscgm.check_consistency",
+}
+
+
+def _consistency_check(request: _Request) -> ConsistencyCheck | None:
+    if not request.options.consistency:
+        return None
+    return ConsistencyCheck(request.model.config.physics, request.model.scale)
 
 
 def _split(values: Any, axes: str) -> Any:
@@ -412,6 +452,11 @@ def _metadata(request: _Request, run: RunSpec) -> RunMetadata:
         input_shape=list(request.shape),
         output_shape=out_shape,
     )
+    if run.samples > 1:
+        calibrated = run.calibration is not None
+        meta = meta.model_copy(
+            update={"uncertainty": "calibrated" if calibrated else "sample spread"}
+        )
     if options.pixel_size_um is not None:
         meta = meta.with_pixel_size(options.pixel_size_um)
     if request.source is not None:

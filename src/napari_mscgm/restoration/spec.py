@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..config import RestoreOptions
+from ..config import CalibrationConfig, RestoreOptions
 from ..core.normalize import PercentileNormalizer
 from .batching import OOMPolicy
 from .layout import AxisPlan
@@ -60,6 +60,7 @@ class RunSpec:
     ys: AxisPlan
     xs: AxisPlan
     device: str
+    calibration: CalibrationConfig | None = None
     progress: Progress = field(default_factory=lambda: Progress(None, 0))
     oom: OOMPolicy | None = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +19,31 @@ from ..errors import OutputError
 from ..io.atomic import atomic_path, scratch_path, write_error
 from ..io.ome_tiff import write_ome_tiff_from_zarr
 from ..io.ome_zarr import ChunkWriter, create_ome_zarr
+from ..io.read import RUN_METADATA_KEY
 from .axes import CANONICAL
+from .consistency import ConsistencyCheck, check_stack
 from .graph import restore_graph
 from .spec import MeanStd, RunSpec
 
-__all__ = ["MAX_TILES_PER_GRAPH", "Destination", "output_kind", "std_path", "write_result"]
+__all__ = [
+    "MAX_TILES_PER_GRAPH",
+    "Destination",
+    "consistency_map_path",
+    "output_kind",
+    "std_path",
+    "write_result",
+]
 
 #: Tiles per graph when streaming to ``out=``: the stack is cut into slabs of whole
 #: planes holding at most this many tiles (at least one plane), so the graph, and the
 #: scheduler's memory for it (a few MB per 100 tiles), does not grow with the stack.
 #: 1024 tiles keep a cluster of dozens of workers busy.
 MAX_TILES_PER_GRAPH = 1024
+
+
+def consistency_map_path(path: str | os.PathLike) -> Path:
+    """Where the consistency map of ``path`` goes: ``x.ome.tif`` → ``x_consistency.ome.tif``."""
+    return sibling_path(path, "_consistency")
 
 
 def std_path(path: str | os.PathLike) -> Path:
@@ -77,6 +91,13 @@ class Destination:
     pixel_size_um: tuple[float | None, float | None, float | None]
     metadata: RunMetadata
     channel_names: list[str] | None = None
+    check: ConsistencyCheck | None = None
+    consistency_map: bool = False
+
+    @property
+    def map_path(self) -> Path | None:
+        """Where the consistency map goes (on the input grid), when one is asked for."""
+        return consistency_map_path(self.out) if self.check and self.consistency_map else None
 
     @property
     def targets(self) -> list[Path]:
@@ -160,30 +181,84 @@ def _fill(
         dask.compute(stored, scheduler=client if client is not None else "sync")
 
 
+def _store_at(files: contextlib.ExitStack, target: Path, kind: str) -> Path:
+    """Zarr: the atomic temporary of the result itself; TIFF: a scratch store beside it."""
+    if kind == "zarr":  # renamed onto the target when the block ends
+        return files.enter_context(atomic_path(target))
+    return files.enter_context(scratch_path(target.with_name(target.name + ".zarr")))
+
+
+def _check(dest: Destination, stores: list, stack: Any, files: contextlib.ExitStack) -> Any:
+    """Run the consistency check on the written result; write its map if asked for.
+
+    Returns the record, and the map's Zarr array and store (None without a map).
+    """
+    present = dest.present
+    index_of = {a: i for i, a in enumerate("TCZ")}
+    mean = stores[0].array
+
+    def restored(index: tuple[int, int, int]) -> Any:
+        return mean[tuple(index[index_of[a]] for a in present if a in index_of)]
+
+    map_array, tmp = None, None
+    if dest.map_path is not None:
+        full = dict(zip("TCZYX", stack.shape, strict=True))
+        tmp = _store_at(files, dest.map_path, output_kind(dest.out))
+        map_array = create_ome_zarr(
+            tmp,
+            shape=tuple(full[a] for a in present),
+            chunks=tuple(1 if a in "TCZ" else full[a] for a in present),
+            axes=present,
+            pixel_size_um=dest.pixel_size_um,
+            metadata=dest.metadata.for_consistency_map().to_dict(),
+        )
+
+    def on_map(index: tuple[int, int, int], z: Any) -> None:
+        map_array[tuple(index[index_of[a]] for a in present if a in index_of)] = z
+
+    record = check_stack(
+        dest.check, stack, restored, on_map=on_map if map_array is not None else None
+    )
+    return record, map_array, (tmp if map_array is not None else None)
+
+
 def write_result(
     dest: Destination, stack: Any, spec: Any, run: RunSpec, *, group: int, client: Any = None
-) -> Path | MeanStd:
-    """Restore ``stack`` into ``dest`` (and its std file); returns the path(s) written."""
+) -> tuple[Path | MeanStd, RunMetadata]:
+    """Restore ``stack`` into ``dest`` (its std file and consistency map); the path(s) and record."""
     kind = output_kind(dest.out)
     with contextlib.ExitStack() as files:
-        if kind == "zarr":  # the store is the result: atomic, renamed when the block ends
-            stores_at = [files.enter_context(atomic_path(t)) for t in dest.targets]
-        else:  # a scratch store, then the TIFF (atomic itself)
-            stores_at = [
-                files.enter_context(scratch_path(t.with_name(t.name + ".zarr")))
-                for t in dest.targets
-            ]
+        stores_at = [_store_at(files, t, kind) for t in dest.targets]
         stores = _create_stores(dest, stores_at, stack, run)
         _fill(dest, stores, stack, spec, run, group=group, client=client)
+        map_array = map_store = None
+        if dest.check is not None:
+            record, map_array, map_store = _check(dest, stores, stack, files)
+            dest = replace(dest, metadata=dest.metadata.with_consistency(record))
+            for k, store in enumerate(stores_at):  # the record as it ended
+                _update_attributes(store, dest.metadata_of(k))
         if kind == "tiff":
             for k, target in enumerate(dest.targets):
                 write_ome_tiff_from_zarr(
-                    target,
-                    stores[k].array,
-                    axes=dest.present,
+                    target, stores[k].array, axes=dest.present,
                     pixel_size_um=dest.output_pixel_size(run.scale),
-                    metadata=dest.metadata_of(k),
-                    channel_names=dest.channel_names,
-                )
+                    metadata=dest.metadata_of(k), channel_names=dest.channel_names,
+                )  # fmt: skip
+            if map_array is not None:
+                meta = dest.metadata.for_consistency_map().to_dict()
+                write_ome_tiff_from_zarr(
+                    dest.map_path, map_array, axes=dest.present,
+                    pixel_size_um=dest.pixel_size_um, metadata=meta,
+                )  # fmt: skip
+        elif map_store is not None:
+            _update_attributes(map_store, dest.metadata.for_consistency_map().to_dict())
     targets = dest.targets
-    return targets[0] if len(targets) == 1 else MeanStd(targets[0], targets[1])
+    result = targets[0] if len(targets) == 1 else MeanStd(targets[0], targets[1])
+    return result, dest.metadata
+
+
+def _update_attributes(store: Path, metadata: dict) -> None:
+    """Replace the run record in the attributes of the OME-Zarr group at ``store``."""
+    import zarr
+
+    zarr.open_group(str(store), mode="a").attrs[RUN_METADATA_KEY] = metadata

@@ -17,7 +17,14 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["SAMPLES", "SAMPLE_SEEDS", "list_samples", "load_sample", "sample_path"]
+__all__ = [
+    "SAMPLES",
+    "SAMPLE_MODELS",
+    "SAMPLE_SEEDS",
+    "list_samples",
+    "load_sample",
+    "sample_path",
+]
 
 #: Sample name → (scene preset, role).
 SAMPLES: dict[str, tuple[str, str]] = {
@@ -28,6 +35,9 @@ SAMPLES: dict[str, tuple[str, str]] = {
 }
 
 #: Scene preset → (simulator seed, input peak photons) the samples were made with.
+#: Scene preset → the bundled model its sample is made for (the widget picks it).
+SAMPLE_MODELS: dict[str, str] = {"beads": "beads-sr2x", "cells": "cells-sr2x"}
+
 SAMPLE_SEEDS: dict[str, tuple[int, float]] = {
     "beads": (20251123, 200.0),
     "cells": (20251124, 200.0),
