@@ -73,3 +73,50 @@ def test_run_metadata_is_typed_and_extended_by_methods(tiny_model):
     assert std["content"] == "std" and "content" not in meta
     sized = record.with_pixel_size((None, 0.65, 0.65)).to_dict()
     assert sized["output_pixel_size_um"] == [None, 0.325, 0.325]
+
+
+def test_batch_multiplier_keeps_the_budget_of_every_recipe():
+    import json
+    from pathlib import Path
+
+    from napari_mscgm.config import parse_train_config
+    from napari_mscgm.config.train import with_batch_multiplier
+
+    root = Path(__file__).resolve().parents[1] / "training"
+    for name in ("fluo-sr2x", "fluo-denoise", "fluo-sr2x-care", "fluo-sr2x-loso"):
+        recipe = parse_train_config(json.loads((root / f"{name}.json").read_text()))
+        assert with_batch_multiplier(recipe, 1) is recipe
+        gpu = with_batch_multiplier(recipe, 8)
+        for stage, before in recipe.stages().items():
+            after = gpu.stages()[stage]
+            assert after.batch_size == 8 * before.batch_size
+            assert after.iterations * after.batch_size >= before.iterations * before.batch_size
+            assert after.iterations * after.batch_size < (before.iterations + 8) * before.batch_size
+            assert math.isclose(after.lr, before.lr * 8**0.5)
+        assert gpu.crop == recipe.crop and gpu.data == recipe.data
+    with pytest.raises(InputError, match="at least 1"):
+        with_batch_multiplier(recipe, 0)
+
+
+def test_train_cli_batch_multiplier_reaches_the_recipe(tmp_path):
+    import argparse
+
+    from napari_mscgm.cli.train import _recipe
+
+    args = argparse.Namespace(
+        config=None,
+        preset="beads",
+        data=None,
+        n=4,
+        name=None,
+        output=str(tmp_path / "m.safetensors"),
+        baseline="care",
+        seed=None,
+        crop=None,
+        bridge_iterations=None,
+        generator_iterations=None,
+        care_iterations=40,
+        batch_multiplier=4,
+    )
+    recipe = _recipe(args)
+    assert recipe.care.iterations == 10 and recipe.care.batch_size == 32

@@ -92,3 +92,50 @@ def test_simulate_cli_writes_pairs_with_pixel_sizes(tmp_path):
     # existing files are not replaced silently; bad presets are a usage error
     assert main(["simulate", "--preset", "beads", "--n", "1", "--shape", "32", "-o", str(out)]) == 2
     assert main(["simulate", "--preset", "nope", "--n", "1", "-o", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "input_na", "low_size", "photons"),
+    [
+        (["--photons", "20", "60"], 0.4, 16, [20.0, 60.0]),
+        (["--input-na", "0.3"], 0.3, 16, [30.0, 1000.0]),
+        (["--same-objective", "--photons", "5", "5"], 0.75, 32, [5.0, 5.0]),
+    ],
+)
+def test_simulate_cli_sets_photons_and_optics(tmp_path, options, input_na, low_size, photons):
+    from napari_mscgm.io.read import read_run_metadata
+
+    out = tmp_path / "sim"
+    argv = ["simulate", "--preset", "nuclei", "--n", "1", "--shape", "32", "-o", str(out)]
+    assert main(argv + options) == 0
+    low = out / "low" / "nuclei_0_0000.ome.tif"
+    meta = read_run_metadata(low)
+    assert meta["input_na"] == input_na and meta["config"]["input_peak_photons"] == photons
+    assert photons[0] <= meta["input_peak_photons"] <= photons[1]
+    assert read_image(low).data.shape[-1] == low_size
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--photons", "60", "20"], "low <= high"),
+        (["--input-na", "2.5"], "input.na"),
+        (["--photons", "0", "20"], "input_peak_photons"),
+    ],
+)
+def test_simulate_cli_refuses_bad_settings_in_one_line(tmp_path, capsys, options, message):
+    argv = [
+        "simulate",
+        "--preset",
+        "nuclei",
+        "--n",
+        "1",
+        "--shape",
+        "32",
+        "-o",
+        str(tmp_path / "s"),
+    ]
+    assert main(argv + options) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "s").exists()

@@ -62,8 +62,11 @@ def main() -> None:
         panels = [
             (grey(nearest(image, scale=2)), "input (10x/0.4 NA)"),
             (grey(restored), f"{name}"),
-            (diverging(checked.map), f"{r['verdict']}: {100 * r['inconsistent_fraction']:.0f} % "
-                                     f"beyond noise, RSP {r['rsp']:.2f}"),  # fmt: skip
+            (
+                diverging(checked.map),
+                f"{r['verdict']}: {100 * r['inconsistent_fraction']:.0f} % "
+                f"beyond noise, RSP {r['rsp']:.2f}",
+            ),
         ]
         y = row * (SIZE + TITLE_PX + 4) + 2
         for col, (panel, title) in enumerate(panels):

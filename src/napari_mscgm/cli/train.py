@@ -45,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--crop", type=int, default=None, help="training crop on the target grid")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
+        "--batch-multiplier", type=int, default=1, metavar="K",
+        help="K times larger batches with the recipe's budget: iterations / K, learning "
+        "rates x sqrt(K) (for a GPU: --device cuda --batch-multiplier 8)",
+    )  # fmt: skip
+    parser.add_argument(
         "--resume",
         nargs="?",
         const=True,
@@ -76,6 +81,7 @@ def _read_recipe(path: Path) -> dict:
 
 def _recipe(args: argparse.Namespace):
     from ..config import CARETrainConfig, MSCGMTrainConfig, parse_train_config
+    from ..config.train import with_batch_multiplier
 
     document: dict = _read_recipe(Path(args.config)) if args.config else {}
     data = dict(document.get("data", {}))
@@ -105,7 +111,7 @@ def _recipe(args: argparse.Namespace):
             stage = document.get(key) or getattr(defaults, key, None)
             stage = stage.model_dump() if hasattr(stage, "model_dump") else dict(stage or {})
             document[key] = {**stage, "iterations": value}
-    return parse_train_config(document)
+    return with_batch_multiplier(parse_train_config(document), args.batch_multiplier)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ __all__ = [
     "StageConfig",
     "TrainConfig",
     "parse_train_config",
+    "with_batch_multiplier",
 ]
 
 
@@ -170,3 +171,33 @@ def parse_train_config(document: dict[str, Any]) -> MSCGMTrainConfig | CARETrain
         return _ADAPTER.validate_python({"algorithm": "mscgm", **document})
     except ValidationError as exc:
         raise InputError(f"invalid training recipe: {first_error(exc, skip=1)}") from None
+
+
+def with_batch_multiplier(
+    config: MSCGMTrainConfig | CARETrainConfig, factor: int
+) -> MSCGMTrainConfig | CARETrainConfig:
+    """The same recipe with ``factor`` times larger batches, for a GPU.
+
+    The budget (iterations × batch × crop²) stays the recipe's: iterations, warm-up and
+    the validation and checkpoint cadence shrink by ``factor``, and the learning rates
+    grow by √factor (the usual rule for Adam with larger batches).
+    """
+    if factor < 1:
+        raise InputError(f"the batch multiplier must be at least 1, got {factor}")
+    if factor == 1:
+        return config
+
+    def fewer(n: int) -> int:
+        return max(1, -(-n // factor))
+
+    root = factor**0.5
+    update: dict[str, Any] = {
+        name: StageConfig(iterations=-(-stage.iterations // factor),
+                          batch_size=stage.batch_size * factor, lr=stage.lr * root)
+        for name, stage in config.stages().items()
+    }  # fmt: skip
+    update.update(lr_warmup=config.lr_warmup // factor, val_every=fewer(config.val_every),
+                  checkpoint_every=fewer(config.checkpoint_every))  # fmt: skip
+    if isinstance(config, MSCGMTrainConfig):
+        update["lr_d"] = config.lr_d * root
+    return type(config).model_validate({**config.model_dump(), **update})

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
+from ..config._base import first_error
 from ..config.simulation import Acquisition, Microscope, SimulationConfig
 from ..errors import InputError
 
@@ -57,4 +60,7 @@ def preset_config(name: str, **overrides: Any) -> SimulationConfig:
         raise InputError(f"unknown simulation preset {name!r}; choose from {sorted(PRESETS)}")
     if not overrides:
         return PRESETS[name]
-    return SimulationConfig.model_validate({**PRESETS[name].model_dump(), **overrides})
+    try:
+        return SimulationConfig.model_validate({**PRESETS[name].model_dump(), **overrides})
+    except ValidationError as exc:
+        raise InputError(f"invalid simulation settings: {first_error(exc)}") from None
