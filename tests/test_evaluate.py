@@ -86,6 +86,24 @@ def test_evaluate_scores_every_method(rng):
     assert "perfect" in result.table("set")
 
 
+def test_empty_fields_are_left_out_of_the_means(rng):
+    high = rng.random((16, 16))
+    low = high.reshape(8, 2, 8, 2).mean((1, 3))
+    empty = np.zeros((16, 16))
+    methods = {"bicubic": lambda lo: bicubic(lo, scale=2)}
+    mixed = evaluate({"s": [("a", low, high), ("e", low[:0].sum() + empty[::2, ::2], empty)]},
+                     methods)  # fmt: skip
+    alone = evaluate({"s": [("a", low, high)]}, methods)
+    row = next(r for r in mixed.rows if r["image"] == "e")
+    assert row["psnr"] is None and row["ssim"] is None and row["hf_error"] is None
+    for key in ("psnr", "ssim", "hf_error"):
+        assert mixed.summary["s"]["bicubic"][key] == alone.summary["s"]["bicubic"][key]
+    assert mixed.summary["s"]["bicubic"]["n"] == 2
+    only_empty = evaluate({"s": [("e", empty[::2, ::2], empty)]}, methods)
+    assert only_empty.summary["s"]["bicubic"]["psnr"] is None
+    assert "–" in only_empty.table("s")
+
+
 def test_hf_error_ratio_sees_painted_detail(rng):
     truth = ndimage.gaussian_filter(rng.random((64, 64)), 3)
     painted = truth + 0.2 * rng.random((64, 64))  # fine detail that is not there

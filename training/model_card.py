@@ -202,6 +202,8 @@ if main:
     passed = 0
     for set_name, methods in summary.items():
         ours = methods[mscgm_name]
+        if ours["psnr"] is None:  # only empty fields
+            continue
         gain = ours["psnr"] - max(methods[b]["psnr"] for b in baselines)
         care = method(methods, "care")
         beats_care = None if care is None else ours["ssim"] > care["ssim"]

@@ -36,7 +36,8 @@ class EvaluationResult:
         several samples the uncertainty's coverage and Spearman correlation).
     summary : dict
         ``{set: {method: {measure: mean, ..., "n": count}}}``; a verdict column becomes
-        ``inconsistent_rate``.
+        ``inconsistent_rate``. Empty fields (a constant ground truth) have no PSNR, SSIM
+        or HF-error and are left out of those means.
     """
 
     rows: list[dict]
@@ -49,11 +50,14 @@ class EvaluationResult:
             other = ", ".join(
                 f"{k} {v:.3g}" for k, v in s.items() if k not in (*MEASURES, "n", "seconds")
             )
-            lines.append(
-                f"{method:<22} {s['psnr']:>9.2f} {s['ssim']:>6.3f} {s['hf_error']:>7.3f} "
-                f"{s['seconds_per_mp']:>7.2f}  {other}"
-            )
+            cells = (_cell(s["psnr"], 9, ".2f"), _cell(s["ssim"], 6, ".3f"),
+                     _cell(s["hf_error"], 7, ".3f"), _cell(s["seconds_per_mp"], 7, ".2f"))  # fmt: skip
+            lines.append(f"{method:<22} {' '.join(cells)}  {other}")
         return "\n".join(lines)
+
+
+def _cell(value: float | None, width: int, spec: str) -> str:
+    return f"{'–' if value is None else format(value, spec):>{width}}"
 
 
 Method = Callable[[np.ndarray], np.ndarray]
@@ -66,11 +70,14 @@ def _score(method: Any, low: np.ndarray, high: np.ndarray) -> dict:
         method(low, high) if getattr(method, "given_truth", False) else method(low)
     )
     seconds = time.perf_counter() - start
-    psnr, ssim = care_metrics(prediction, high)
+    # An empty field (a constant ground truth) has no PSNR, SSIM or detail to compare
+    # with: those are left out of the means rather than counted as infinite.
+    empty = float(np.ptp(high)) == 0.0
+    psnr, ssim = (None, None) if empty else care_metrics(prediction, high)
     row = {
         "psnr": psnr,
         "ssim": ssim,
-        "hf_error": hf_error_ratio(prediction, high),
+        "hf_error": None if empty else hf_error_ratio(prediction, high),
         "seconds": seconds,
         "seconds_per_mp": seconds / (prediction.size / 1e6),
     }
@@ -82,12 +89,14 @@ def _score(method: Any, low: np.ndarray, high: np.ndarray) -> dict:
 
 def _summary(rows: list[dict]) -> dict[str, float]:
     out: dict[str, float] = {}
-    for key in rows[0]:
+    for key in dict.fromkeys(k for row in rows for k in row):
         values = [r[key] for r in rows if r.get(key) is not None]
         if key == "verdict":
             out["inconsistent_rate"] = float(np.mean([v == "inconsistent" for v in values]))
         elif values and isinstance(values[0], int | float) and not isinstance(values[0], bool):
             out[key] = float(np.mean(values))
+        elif key in MEASURES:
+            out[key] = None  # every image of the set was an empty field
     out["n"] = len(rows)
     return out
 
