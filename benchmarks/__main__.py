@@ -23,6 +23,7 @@ def run(
     workdir: Path = Path("/tmp/napari-mscgm-bench"),
     plane: int = 4096,
     tile: int = 512,
+    device: str = "cpu",
 ) -> list[dict]:
     from . import (
         bench_consistency,
@@ -39,15 +40,17 @@ def run(
     for name in names:
         print(f"running {name} …", file=sys.stderr, flush=True)
         if name == "speedup":
-            rows += bench_speedup.run(size=256 if quick else 512, steps=20)
+            rows += bench_speedup.run(size=256 if quick else 512, steps=20, device=device)
         elif name == "throughput":
-            rows += bench_throughput.run(size=512 if quick else 2048)
+            rows += bench_throughput.run(size=512 if quick else 2048, device=device)
         elif name == "tiling":
             rows += bench_tiling.run(size=512 if quick else 1024, steps=5 if quick else 20)
         elif name == "consistency":
             rows += bench_consistency.run(size=256 if quick else 1024, repeats=1 if quick else 3)
         elif name == "training":
-            rows += bench_training.run(steps=2 if quick else 20, pairs=4 if quick else 64)
+            rows += bench_training.run(
+                steps=2 if quick else 20, pairs=4 if quick else 64, device=device
+            )
         elif name == "memory":
             sizes = planes or list(QUICK_MEMORY_PLANES if quick else MEMORY_PLANES)
             rows += bench_memory.run(sizes, workdir, tile=tile, model=memory_model, plane=plane)
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="speedup, throughput, training: cpu or cuda (default cpu)"
     )
     parser.add_argument(
         "--planes",
@@ -120,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir=args.workdir,
         plane=args.plane,
         tile=args.tile,
+        device=args.device,
     )
     print(markdown(rows))
     if args.json:

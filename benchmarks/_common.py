@@ -26,17 +26,19 @@ def default_model(*, scale: int = 2, levels: int = 2, seed: int = 0) -> MSCGM:
     return MSCGM(config).eval()
 
 
-def bundled_or_default(name: str = "beads-sr2x") -> MSCGM:
-    """The bundled model ``name`` on the CPU (trained weights), else :func:`default_model`.
+def bundled_or_default(name: str | None = None, *, device: str = "cpu") -> MSCGM:
+    """The bundled model ``name`` (default: the default model), else :func:`default_model`.
 
-    Both have the default architecture (scale 2, S = 2); trained weights make the
-    tiled-vs-untiled agreement meaningful, and cost the same time as random ones.
+    Trained weights make the tiled-vs-untiled agreement meaningful, and cost the same
+    time as random ones.
     """
     from napari_mscgm import list_models, load_model
+    from napari_mscgm.model_io.bundled import default_model as default_name
 
+    name = name or default_name()
     if name in list_models():
-        return load_model(name, device="cpu").eval()
-    return default_model(scale=2, levels=2)
+        return load_model(name, device=device).eval()
+    return default_model(scale=2, levels=2).to(device)
 
 
 def micro_model(*, seed: int = 0) -> MSCGM:

@@ -16,20 +16,35 @@ from napari_mscgm.core.noise import NoiseKey
 from ._common import default_model, timed
 
 
-def run(*, size: int = 512, steps: int = 20, levels: tuple[int, ...] = (2, 3)) -> list[dict]:
+def _synced(fn, device: torch.device):
+    def run():
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
+
+    return run
+
+
+def run(
+    *, size: int = 512, steps: int = 20, levels: tuple[int, ...] = (2, 3), device: str = "cpu"
+) -> list[dict]:
     rows = []
-    image = torch.rand(1, 1, size, size)
+    device = torch.device(device)
+    image = torch.rand(1, 1, size, size, device=device)
     for s in levels:
-        model = default_model(scale=1, levels=s)
+        model = default_model(scale=1, levels=s).to(device)
         keys = [NoiseKey(seed=0)]
         with torch.no_grad():
             model.sample(image[..., :64, :64], keys=keys, steps=1)  # warm-up (kernel selection)
             t_mscgm, _ = timed(
-                lambda m=model, k=keys: m.sample(image, keys=k, steps=steps, eta=1.0)
+                _synced(
+                    lambda m=model, k=keys: m.sample(image, keys=k, steps=steps, eta=1.0), device
+                )
             )
 
             condition = model.to_bridge(image)
-            generator = torch.Generator().manual_seed(0)
+            generator = torch.Generator(device=device).manual_seed(0)
 
             def full(m=model, c=condition, g=generator):
                 return m.bridge.sample(
@@ -37,13 +52,14 @@ def run(*, size: int = 512, steps: int = 20, levels: tuple[int, ...] = (2, 3)) -
                     c,
                     steps=steps,
                     eta=1.0,
-                    noise=lambda i: torch.randn(c.shape, generator=g),
+                    noise=lambda i: torch.randn(c.shape, generator=g, device=c.device),
                 )
 
-            t_full, _ = timed(full)
+            t_full, _ = timed(_synced(full, device))
         rows.append(
             {
                 "benchmark": "speedup",
+                "device": str(device),
                 "levels": s,
                 "size": size,
                 "steps": steps,

@@ -28,7 +28,7 @@ GENERALIST_NETWORKS = {
 }
 
 
-def _trainer(precision: str, fused: bool):
+def _trainer(precision: str, fused: bool, device: str = "cpu"):
     from napari_mscgm.config import parse_train_config
     from napari_mscgm.training.datasets import PairPool
     from napari_mscgm.training.trainers.mscgm import MSCGMTrainer
@@ -46,7 +46,7 @@ def _trainer(precision: str, fused: bool):
         "generators": {"iterations": 10**6, "batch_size": 8},
     })  # fmt: skip
     trainer = MSCGMTrainer(
-        config, Path(tempfile.gettempdir()) / "bench-train.safetensors", device=torch.device("cpu"),
+        config, Path(tempfile.gettempdir()) / "bench-train.safetensors", device=torch.device(device),
         init=None, pool=pool, log=None, progress=False, command="",
     )  # fmt: skip
     if not fused:  # before: torch's default AdamW
@@ -55,14 +55,21 @@ def _trainer(precision: str, fused: bool):
     return trainer
 
 
+def _sync(trainer) -> None:
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize(trainer.device)
+
+
 def _steps_per_second(trainer, stage: str, n: int) -> float:
     batch = trainer.stages[stage].batch_size
     with trainer.autocast():
         trainer.step(stage, batch)  # warm-up
+        _sync(trainer)
         start = time.perf_counter()
         for i in range(n):
             trainer.iteration = i
             trainer.step(stage, batch)
+        _sync(trainer)
     return n / (time.perf_counter() - start)
 
 
@@ -89,10 +96,10 @@ def _data_rows(n: int, workers: int) -> list[dict]:
     return rows
 
 
-def run(*, steps: int = 20, pairs: int = 64, workers: int = 2) -> list[dict]:
+def run(*, steps: int = 20, pairs: int = 64, workers: int = 2, device: str = "cpu") -> list[dict]:
     settings = {"before (float32, AdamW)": ("float32", False),
                 "after (bfloat16, fused AdamW)": ("bfloat16", True)}  # fmt: skip
-    trainers = {label: _trainer(*s) for label, s in settings.items()}
+    trainers = {label: _trainer(*s, device=device) for label, s in settings.items()}
     speeds: dict[tuple[str, str], list[float]] = {}
     for _ in range(2):  # alternate: the machine's load falls on both alike
         for stage in ("bridge", "generators"):
@@ -106,7 +113,7 @@ def run(*, steps: int = 20, pairs: int = 64, workers: int = 2) -> list[dict]:
         for label in settings:
             speed = float(np.median(speeds[(label, stage)]))
             rows.append({"benchmark": "training steps", "stage": stage, "settings": label,
-                         "threads": torch.get_num_threads(), "it_per_s": round(speed, 2),
+                         "device": device, "threads": torch.get_num_threads(), "it_per_s": round(speed, 2),
                          "speed-up": f"{speed / base:.2f}x"})  # fmt: skip
     with contextlib.suppress(Exception):
         del trainers

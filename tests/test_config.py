@@ -117,6 +117,8 @@ def test_train_cli_batch_multiplier_reaches_the_recipe(tmp_path):
         generator_iterations=None,
         care_iterations=40,
         batch_multiplier=4,
+        workers=3,
     )
     recipe = _recipe(args)
     assert recipe.care.iterations == 10 and recipe.care.batch_size == 32
+    assert recipe.data.workers == 3

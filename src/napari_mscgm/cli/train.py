@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--generator-iterations", type=int, default=None)
     parser.add_argument("--care-iterations", type=int, default=None)
     parser.add_argument("--n", type=int, default=None, help="simulated pairs")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes that simulate the pairs"
+    )
     parser.add_argument("--crop", type=int, default=None, help="training crop on the target grid")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
@@ -91,6 +94,8 @@ def _recipe(args: argparse.Namespace):
         data.update(source="folder", path=args.data)
     if args.n is not None:
         data["n"] = args.n
+    if args.workers is not None:
+        data["workers"] = args.workers
     document["data"] = data
     if args.name or "name" not in document:
         document["name"] = args.name or Path(args.output).name.removesuffix(".safetensors")
