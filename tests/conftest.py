@@ -10,6 +10,14 @@ from napari_mscgm import MSCGM, ModelConfig, save_model
 from napari_mscgm.config import GeneratorConfig, NetworksConfig, PhysicsConfig, UNetConfig
 
 
+@pytest.fixture(autouse=True)
+def user_models(tmp_path_factory, monkeypatch):
+    """An empty user model folder per test: the developer's own models never leak in."""
+    folder = tmp_path_factory.mktemp("user-models")
+    monkeypatch.setenv("NAPARI_MSCGM_MODELS", str(folder))
+    return folder
+
+
 def tiny_config(*, scale: int = 2, levels: int = 2, name: str = "tiny") -> ModelConfig:
     return ModelConfig(
         name=name,

@@ -492,7 +492,7 @@ def test_extra_and_missing_tensors_name_them(weights):
 
 def test_bundled_model_with_a_damaged_copy_fails_its_checksum(tmp_path, monkeypatch):
     real = bundled.bundled_dir()
-    name = bundled.list_models()[0]
+    name = bundled.bundled_names()[0]
     copy = tmp_path / "models"
     copy.mkdir()
     shutil.copy(real / "SHA256SUMS", copy / "SHA256SUMS")

@@ -81,6 +81,21 @@ def test_widget_opens_via_manifest_without_bundled_models(make_napari_viewer, mo
     assert widget.device.native.itemText(0) == "auto (cpu)"  # shows what auto picks here
 
 
+def test_user_models_appear_in_the_model_list(make_napari_viewer, user_models, tiny_model):
+    from napari_mscgm import save_model
+
+    viewer = make_napari_viewer()
+    viewer.add_image(_image(), name="cells", scale=(0.65, 0.65))
+    widget = RestoreWidget(viewer)
+    assert "my-scope" not in widget.model.choices
+    save_model(tiny_model, user_models / "my-scope.safetensors")
+    widget.refresh_models()  # what the Train widget calls when it saves a model
+    labels = [widget.model.native.itemText(i) for i in range(widget.model.native.count())]
+    assert "my-scope (user)" in labels
+    widget.model.value = "my-scope"
+    assert widget.run_button.enabled and "0.65 → 0.325 µm" in widget.model_card.value
+
+
 # --------------------------------------------------------------------- controls
 def test_parameters_bind_and_persist(
     make_napari_viewer, tiny_weights, monkeypatch, isolated_settings

@@ -31,7 +31,7 @@ _EXPORTS = {
     "RestoreOptions": "napari_mscgm.config",
     "WeightsError": "napari_mscgm.errors",
     "check_consistency": "napari_mscgm.restoration.consistency",
-    "list_models": "napari_mscgm.model_io.bundled",
+    "list_models": "napari_mscgm.model_io.catalog",
     "load_model": "napari_mscgm.model_io.weights",
     "restore": "napari_mscgm.restoration",
     "save_model": "napari_mscgm.model_io.weights",
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from .config import ModelConfig, RestoreOptions
     from .core.mscgm import MSCGM
     from .errors import InputError, MSCGMError, OutputError, ResourceError, WeightsError
-    from .model_io.bundled import list_models
+    from .model_io.catalog import list_models
     from .model_io.weights import load_model, save_model
     from .restoration import MeanStd, restore
     from .restoration.consistency import check_consistency

@@ -1,4 +1,4 @@
-"""Choosing the model in the Restore widget: bundled models, files, and the model card.
+"""Choosing the model in the Restore widget: bundled and user models, files, the model card.
 
 A mixin of :class:`~napari_mscgm._napari.widget.RestoreWidget`: it works on the
 widget's ``model`` combo box, ``model_card`` label and Run / Preview buttons.
@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtWidgets import QFileDialog
 
 from ..errors import MSCGMError
-from ..model_io.bundled import DEFAULT_MODEL, list_models, model_path
+from ..model_io.bundled import DEFAULT_MODEL
+from ..model_io.catalog import catalog, list_models, model_path
 from ..model_io.weights import read_model_config
 from ..restoration.guard import pixel_size_mismatch
 from .helpers import SAMPLE_KEY, model_summary, pixel_size_warning, recommended_model
@@ -37,13 +38,24 @@ class ModelSelection:
     model_card: Any
 
     def _bundled_in_order(self) -> list[str]:
-        """The bundled models, the default first (it wins a tie)."""
+        """The bundled and user models, the default first (it wins a tie)."""
         return sorted(list_models(), key=lambda name: name != DEFAULT_MODEL)
 
     def _model_choices(self) -> list[tuple[str, str]]:
-        bundled = [(f"{name} (bundled)", name) for name in self._bundled_in_order()]
+        entries, _ = catalog()
+        named = [
+            (f"{name} ({entries[name].source if name in entries else 'bundled'})", name)
+            for name in self._bundled_in_order()
+        ]
         files = [(Path(p).name, p) for p in self._extra_models]
-        return [*bundled, *files, (LOAD_FROM_FILE, LOAD_FROM_FILE)]
+        return [*named, *files, (LOAD_FROM_FILE, LOAD_FROM_FILE)]
+
+    def refresh_models(self) -> None:
+        """Read the model list again (a model was just trained or copied in)."""
+        value = self.model.value
+        self.model.choices = self._model_choices()
+        if value in [v for _, v in self._model_choices()]:
+            self.model.value = value
 
     # ------------------------------------------------------------- model
     @property

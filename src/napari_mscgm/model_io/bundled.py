@@ -13,7 +13,7 @@ __all__ = [
     "default_model",
     "file_digests",
     "file_sha256",
-    "list_models",
+    "bundled_names",
     "model_path",
 ]
 
@@ -39,14 +39,14 @@ def bundled_checksums() -> dict[str, str]:
     return out
 
 
-def list_models() -> list[str]:
-    """Names of the models bundled with the package."""
+def bundled_names() -> list[str]:
+    """Names of the models bundled with the package (every model: ``catalog.list_models``)."""
     return sorted(bundled_checksums())
 
 
 def default_model() -> str | None:
     """:data:`DEFAULT_MODEL` when it is bundled, else the first bundled model (or None)."""
-    names = list_models()
+    names = bundled_names()
     if DEFAULT_MODEL in names:
         return DEFAULT_MODEL
     return names[0] if names else None

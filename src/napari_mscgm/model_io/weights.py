@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,7 +277,7 @@ def _load(path: Path, kind: _Kind, *, bundled: tuple[str, str] | None = None) ->
 
 # ---------------------------------------------------------------- loading
 def load_model(name_or_path: str | Path, device: str | torch.device | None = "auto") -> MSCGM:
-    """Load a bundled model by name, or a ``.safetensors`` weights file by path.
+    """Load a model by name (bundled, or in the user model folder), or a weights file by path.
 
     Checks, each failing with a :class:`~napari_mscgm.errors.WeightsError` that names
     the file: pickle checkpoints (``.pt``, ``.pth``, ``.ckpt`` …) are refused
@@ -289,23 +290,33 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = "au
     Parameters
     ----------
     name_or_path : str or Path
-        A name from :func:`~napari_mscgm.list_models` or a path.
+        A name from :func:`~napari_mscgm.list_models` (a bundled model, or a user model:
+        the stem of a file in :func:`~napari_mscgm.model_io.catalog.user_models_dir`),
+        or a path.
     device : str, optional
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda[:i]"`` or ``"mps"``.
     """
+    from .catalog import catalog
+
     checksums = bundled_checksums()
     name = str(name_or_path)
     if name in checksums:
         model = _load(model_path(name), _MSCGM, bundled=(name, checksums[name]))
-    else:
-        path = Path(name_or_path).expanduser()
+        return model.to(resolve_device(device))
+    path = Path(name_or_path).expanduser()
+    if isinstance(name_or_path, str) and path.suffix != ".safetensors" and os.sep not in name:
+        models, problems = catalog()
+        if name in models:  # a user model, by name
+            return _load(models[name].path, _MSCGM).to(resolve_device(device))
         if not path.exists():
-            known = ", ".join(checksums) or "none installed"
-            raise WeightsError(f"{path}: no such weights file or bundled model (bundled: {known})")
-        if path.is_dir():
-            raise WeightsError(f"{path}: is a directory, not a weights file")
-        model = _load(path, _MSCGM)
-    return model.to(resolve_device(device))
+            why = next((p for p in problems if Path(p.split(":")[0]).stem == name), None)
+            known = ", ".join(models) or "none installed"
+            raise WeightsError(why or f"{name}: no such model or weights file (models: {known})")
+    if not path.exists():
+        raise WeightsError(f"{path}: no such weights file")
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a directory, not a weights file")
+    return _load(path, _MSCGM).to(resolve_device(device))
 
 
 def load_care(path: str | Path, *, device: str | torch.device | None = "cpu") -> CARENet:
