@@ -15,9 +15,7 @@ from napari_mscgm.model_io.bundled import bundled_names, model_path
 from napari_mscgm.model_io.catalog import catalog, user_models_dir
 
 
-def test_the_folder_comes_from_platformdirs_unless_the_variable_names_one(
-    monkeypatch, tmp_path
-):
+def test_the_folder_comes_from_platformdirs_unless_the_variable_names_one(monkeypatch, tmp_path):
     monkeypatch.setenv("NAPARI_MSCGM_MODELS", str(tmp_path / "mine"))
     assert user_models_dir() == tmp_path / "mine"
     monkeypatch.delenv("NAPARI_MSCGM_MODELS")
@@ -66,7 +64,7 @@ def test_bad_files_are_reported_one_line_each_and_never_break_the_listing(
     assert {r["name"]: r["source"] for r in rows}["good"] == "user"
 
     # asking for a refused file by name says why, in one line
-    with pytest.raises(WeightsError, match="broken.safetensors") as info:
+    with pytest.raises(WeightsError, match=r"broken\.safetensors") as info:
         load_model("broken")
     assert "\n" not in str(info.value)
     with pytest.raises(WeightsError, match="no such model"):

@@ -10,10 +10,10 @@ __all__ = [
     "DEFAULT_MODEL",
     "bundled_checksums",
     "bundled_dir",
+    "bundled_names",
     "default_model",
     "file_digests",
     "file_sha256",
-    "bundled_names",
     "model_path",
 ]
 
