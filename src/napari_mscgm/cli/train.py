@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ._microscope import add_microscope_options, run_for_microscope
 from ._options import add_device_option
 
 ORDER = 40
@@ -21,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "detail generators), or the CARE-like baseline with --baseline care. Data come "
             "from a simulator preset (--preset) or a folder with low/ and high/ images matched "
             "by file name (--data). Writes EMA weights as .safetensors, a resumable checkpoint "
-            "beside them and a CSV log of the validation PSNR/SSIM."
+            "beside them and a CSV log of the validation PSNR/SSIM. With --for-microscope, "
+            "simulates pairs for your optics and fine-tunes the closest bundled generalist "
+            "into the user model folder."
         ),
     )
     source = parser.add_mutually_exclusive_group()
@@ -32,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     source.add_argument("--data", default=None, metavar="DIR", help="folder with low/ and high/")
     parser.add_argument("--config", default=None, metavar="JSON", help="a TrainConfig recipe file")
-    parser.add_argument("-o", "--output", required=True, help="output .safetensors file")
+    parser.add_argument(
+        "-o", "--output", required=True,
+        help="output .safetensors file (--for-microscope: a model name)",
+    )  # fmt: skip
     parser.add_argument("--name", default=None, help="model name (default: the output's stem)")
     parser.add_argument("--baseline", choices=["mscgm", "care"], default=None)
     parser.add_argument(
@@ -63,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--log", default=None, help="CSV log (default: OUTPUT with .csv)")
     add_device_option(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    add_microscope_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -123,14 +130,19 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..training.loop import train
 
+    # Record the command only when it is one (not when main() is called from Python).
+    invoked = Path(sys.argv[0]).name in ("napari-mscgm", "__main__.py")
+    command = "napari-mscgm " + shlex.join(sys.argv[1:]) if invoked else "napari-mscgm train"
+    if args.for_microscope:
+        if args.data or args.preset or args.config or args.init or args.resume:
+            raise InputError("--for-microscope simulates its own data and picks the generalist; "
+                             "leave out --preset, --data, --config, --init and --resume")  # fmt: skip
+        return run_for_microscope(args, command)
     if args.data is None and args.preset is None and args.config is None:
         raise InputError("say what to train on: --preset NAME, --data DIR or --config FILE")
     config = _recipe(args)
     output = Path(args.output)
     log = Path(args.log) if args.log else output.with_suffix(".csv")
-    # Record the command only when it is one (not when main() is called from Python).
-    invoked = Path(sys.argv[0]).name in ("napari-mscgm", "__main__.py")
-    command = "napari-mscgm " + shlex.join(sys.argv[1:]) if invoked else "napari-mscgm train"
     result = train(
         config,
         output,

@@ -42,6 +42,10 @@ class MSCGMTrainer(Trainer):
                 update={
                     "name": cfg.name,
                     "description": cfg.description or init_model.config.description,
+                    # the recipe's optics (a fine-tune for another microscope), else the init's
+                    "physics": self.physics,
+                    # a calibration describes the init's errors, not the new weights'
+                    "calibration": None,
                 }
             )
         else:
