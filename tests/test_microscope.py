@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config, trained_like
+
 from napari_mscgm import MSCGM, InputError, OutputError, list_models, load_model, save_model
 from napari_mscgm.cli import main
 from napari_mscgm.config.microscope import OBJECTIVES, FineTuneConfig, MicroscopeSpec
