@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from scipy.signal import fftconvolve
 
 from napari_mscgm import simulate as sim
+from napari_mscgm.errors import InputError
 from napari_mscgm.simulate import (
     PRESETS,
     SCENES,
@@ -316,25 +317,30 @@ def test_persistent_walk_tangent_correlation():
 
 
 def test_presets_share_the_default_physics():
-    assert {"beads", "filaments", "cells", "mixed"} <= set(PRESETS)
+    assert {"beads", "filaments", "cells", "mixed", "fluo", "fluo-denoise"} <= set(PRESETS)
+    generalists = {"fluo", "fluo-denoise"}
     for name, config in PRESETS.items():
         assert preset_config(name) is config
-        assert config.scene == name
-        assert config.input.na == 0.4 and config.input.magnification == 10
+        assert config.scene == ("mixed" if name in generalists else name)
         assert config.target.na == 0.75 and config.target.magnification == 20
-        assert config.input.pixel_size_um == pytest.approx(0.65)
         assert config.target.pixel_size_um == pytest.approx(0.325)
         assert config.wavelength_um == 0.52
+        if name == "fluo-denoise":  # the same objective and camera for both images
+            assert config.input == config.target and config.scale == 1
+            continue
+        assert config.input.na == 0.4 and config.input.magnification == 10
+        assert config.input.pixel_size_um == pytest.approx(0.65)
         assert config.scale == 2 and config.oversample == 4
         assert (config.input_bin, config.target_bin) == (8, 4)
-        assert config.input_peak_photons == (30.0, 1000.0)
+        expected = (10.0, 2000.0) if name in generalists else (30.0, 1000.0)
+        assert config.input_peak_photons == expected
 
 
 def test_preset_overrides_are_validated():
     config = preset_config("cells", input_peak_photons=100, oversample=2)
     assert config.input_peak_photons == (100.0, 100.0)
     assert config.scene == "cells" and config.input_bin == 4
-    with pytest.raises(ValidationError):
+    with pytest.raises(InputError, match="invalid simulation settings: input_peak_photons"):
         preset_config("cells", input_peak_photons=(10, 1))
     with pytest.raises(ValueError, match="unknown simulation preset"):
         preset_config("nonsense")
