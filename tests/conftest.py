@@ -95,3 +95,17 @@ def viewer_widget(make_napari_viewer, tiny_weights):
     widget.tile_size.value = 64
     widget.overlap.value = 8
     return viewer, widget
+
+
+@pytest.fixture
+def tiny_generalists(tmp_path, monkeypatch):
+    """Tiny stand-ins for fluo-denoise and fluo-sr2x (the tests must not depend on them)."""
+    paths = {}
+    for task, scale in (("denoise", 1), ("sr2x", 2)):
+        torch.manual_seed(0)
+        model = trained_like(MSCGM(tiny_config(scale=scale, name=f"tiny-{task}")))
+        paths[task] = str(save_model(model, tmp_path / f"tiny-{task}.safetensors"))
+    from napari_mscgm.training import microscope
+
+    monkeypatch.setattr(microscope, "generalist_for", lambda spec: paths[spec.task])
+    return paths

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from conftest import tiny_config, trained_like
 
-from napari_mscgm import MSCGM, InputError, OutputError, list_models, load_model, save_model
+from napari_mscgm import InputError, OutputError, list_models, load_model
 from napari_mscgm.cli import main
 from napari_mscgm.config.microscope import OBJECTIVES, FineTuneConfig, MicroscopeSpec
 from napari_mscgm.config.simulation import Camera
 from napari_mscgm.simulate import simulate_pairs
-from napari_mscgm.training import microscope
 from napari_mscgm.training.microscope import (
     camera_from_image,
     fine_tune_for_microscope,
@@ -84,18 +81,6 @@ def test_the_camera_is_estimated_from_a_raw_image():
         camera_from_image(np.zeros((4, 4)))
     with pytest.raises(InputError, match="signal-dependent noise"):
         camera_from_image(np.full((64, 64), 7.0))
-
-
-@pytest.fixture
-def tiny_generalists(tmp_path, monkeypatch):
-    """Tiny stand-ins for fluo-denoise and fluo-sr2x (the tests must not depend on them)."""
-    paths = {}
-    for task, scale in (("denoise", 1), ("sr2x", 2)):
-        torch.manual_seed(0)
-        model = trained_like(MSCGM(tiny_config(scale=scale, name=f"tiny-{task}")))
-        paths[task] = str(save_model(model, tmp_path / f"tiny-{task}.safetensors"))
-    monkeypatch.setattr(microscope, "generalist_for", lambda spec: paths[spec.task])
-    return paths
 
 
 def test_fine_tune_writes_a_user_model_with_the_new_physics_and_a_card(

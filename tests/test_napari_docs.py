@@ -36,9 +36,10 @@ def test_screenshots(make_napari_viewer, tiny_weights, tmp_path, monkeypatch):
         argv = ["--out", str(out), "--model", tiny_weights, "--steps", "2", "--tile", "0"]
     viewer = make_napari_viewer(show=True)
     written = _load("make_screenshots").main(argv, viewer=viewer)
-    assert [p.name for p in written] == ["widget.png", "before_after.png"]
-    widget_png, before_after = (QImage(str(p)) for p in written)
+    assert [p.name for p in written] == ["widget.png", "before_after.png", "train_widget.png"]
+    widget_png, before_after, train_png = (QImage(str(p)) for p in written)
     assert widget_png.width() > 250 and widget_png.height() > 400
+    assert train_png.width() > 250 and train_png.height() > 300
     assert before_after.width() > 2 * before_after.height()  # three panels side by side
     # Not blank: the panels show image content.
     pixels = np.frombuffer(

@@ -12,7 +12,7 @@ from napari_mscgm.core.losses import ssim_torch
 from napari_mscgm.io import write_ome_tiff
 from napari_mscgm.model_io.weights import load_care
 from napari_mscgm.training.checkpoint import checkpoint_path
-from napari_mscgm.training.loop import train
+from napari_mscgm.training.loop import StopTraining, train
 from napari_mscgm.training.simulated import simulated_pool
 
 TINY = tiny_config().networks.model_dump()
@@ -107,6 +107,34 @@ def test_resume_continues_to_the_same_weights(tmp_path, pool):
     # a checkpoint of another recipe is refused
     with pytest.raises(Exception, match="different training recipe"):
         train(_recipe(), part, pool=pool, progress=False, device="cpu", threads=1, resume=True)
+
+
+def test_stop_keeps_the_model_so_far_and_a_checkpoint_to_resume(tmp_path, pool):
+    recipe = _recipe(
+        bridge={"iterations": 4, "batch_size": 4},
+        generators={"iterations": 6, "batch_size": 2},
+        val_every=2,
+        checkpoint_every=4,
+    )
+    full = tmp_path / "full.safetensors"
+    train(recipe, full, pool=pool, progress=False, device="cpu", threads=1)
+
+    def stop_at_3(stage, iteration, total):
+        if stage == "generators" and iteration == 3:
+            raise StopTraining
+
+    part = tmp_path / "part.safetensors"
+    result = train(recipe, part, pool=pool, progress=False, device="cpu", threads=1,
+                   step_callback=stop_at_3)  # fmt: skip
+    assert result.stopped and result.iterations == {"bridge": 4, "generators": 3}
+    stopped = load_model(part, device="cpu")
+    assert stopped.config.training.iterations == {"bridge": 4, "generators": 3}
+    # the checkpoint written at the stop continues to the weights of the uninterrupted run
+    finished = train(recipe, part, pool=pool, progress=False, device="cpu", threads=1, resume=True)
+    assert not finished.stopped
+    a, b = load_model(full, device="cpu"), load_model(part, device="cpu")
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
 
 
 def test_care_baseline_trains_and_loads(tmp_path, pool):

@@ -7,7 +7,9 @@ Needs a display (on a headless machine: ``xvfb-run python …``). Writes:
 
 - ``widget.png``: the "Restore (MSCGM)" dock widget after a run on the bead sample;
 - ``before_after.png``: the degraded sample, its restoration and the ground truth,
-  side by side in napari's grid mode, with a scale bar in µm.
+  side by side in napari's grid mode, with a scale bar in µm;
+- ``train_widget.png``: the "Train for my microscope (MSCGM)" dock widget, set for the
+  sample's 10×/0.4 NA microscope.
 
 Re-run it whenever the widget or the bundled models change.
 """
@@ -97,6 +99,22 @@ def main(argv: list[str] | None = None, viewer=None) -> list[Path]:
     before_after = args.out / "before_after.png"
     viewer.screenshot(str(before_after), canvas_only=True, size=(420, 1260))
     written.append(before_after)
+
+    # The Train widget, set for the sample's microscope (its pixel size from the layer).
+    _, trainer = viewer.window.add_plugin_dock_widget(
+        "napari-mscgm", "Train for my microscope (MSCGM)"
+    )
+    trainer.layer.value = degraded
+    trainer.na.value = 0.4
+    trainer.task.value = "sr2x"
+    trainer.target_na.value = 0.75
+    trainer.model_name.value = "my-widefield"
+    QApplication.processEvents()
+    train_png = args.out / "train_widget.png"
+    status = trainer.scores.native
+    bottom = status.mapTo(trainer, QPoint(0, status.height())).y() + 8
+    trainer.grab(QRect(0, 0, trainer.width(), min(bottom, trainer.height()))).save(str(train_png))
+    written.append(train_png)
 
     if own_viewer:
         viewer.close()

@@ -6,7 +6,9 @@ widget's ``model`` combo box, ``model_card`` label and Run / Preview buttons.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +24,19 @@ from .helpers import SAMPLE_KEY, model_summary, pixel_size_warning, recommended_
 if TYPE_CHECKING:
     from ..config import ModelConfig
 
-__all__ = ["LOAD_FROM_FILE", "ModelSelection"]
+__all__ = ["LOAD_FROM_FILE", "ModelSelection", "models_changed"]
 
 LOAD_FROM_FILE = "load from file…"
+
+#: The open model selectors, told when a model is added (by the Train widget).
+_SELECTORS: weakref.WeakSet = weakref.WeakSet()
+
+
+def models_changed() -> None:
+    """Make every open Restore widget read its model list again."""
+    for selector in list(_SELECTORS):
+        with contextlib.suppress(RuntimeError):  # its Qt object is already deleted
+            selector.refresh_models()
 
 
 class ModelSelection:
@@ -36,6 +48,10 @@ class ModelSelection:
     _loading_settings: bool
     model: Any
     model_card: Any
+
+    def _watch_models(self) -> None:
+        """Follow :func:`models_changed` (called once, from the widget's constructor)."""
+        _SELECTORS.add(self)
 
     def _bundled_in_order(self) -> list[str]:
         """The bundled and user models, the default first (it wins a tie)."""

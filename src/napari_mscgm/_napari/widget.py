@@ -117,6 +117,7 @@ class RestoreWidget(ModelSelection, QWidget):
         self._load_settings()
         self._loading_settings = False
         self._update_model_card()
+        self._watch_models()
         self._watch_layer()
         # Release the model (and GPU memory) when Qt deletes the widget, even
         # when no close event comes (e.g. the viewer window closes).

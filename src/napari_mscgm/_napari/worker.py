@@ -27,7 +27,9 @@ from ..restoration import MeanStd, restore
 from ..restoration.consistency import check_consistency
 from .helpers import contrast_limits, friendly_error, is_lazy, traceback_text
 
-__all__ = ["Cancelled", "Job", "ModelCache", "Outcome", "Status", "compute", "preload", "run_job"]
+__all__ = [
+    "Cancelled", "Job", "ModelCache", "Outcome", "Status", "compute", "preload", "relay", "run_job",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -213,45 +215,68 @@ def compute(job: Job, cache: ModelCache, progress: Callable[[int, int], None] | 
     return outcome
 
 
+def relay(
+    work: Callable[[Callable[[Any], None]], Any], *, name: str, on_abort: Callable[[], None]
+) -> Generator[Any, None, Any]:
+    """Run ``work(report)`` in a plain thread; yield what it reports and return its result.
+
+    A napari generator worker cannot yield from inside a callback, so ``report`` puts
+    each report on a queue that this generator drains. When the generator is closed
+    early (napari quits the worker), ``on_abort`` asks the work to stop, and the thread
+    is joined.
+    """
+    messages: queue.Queue = queue.Queue()
+
+    def target() -> None:
+        try:
+            messages.put(("result", work(lambda report: messages.put(("report", report)))))
+        except BaseException as exc:  # ``work`` handles its errors; never hang the worker
+            messages.put(("error", exc))
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, payload = messages.get()
+            if kind == "report":
+                yield payload
+            elif kind == "error":
+                raise payload
+            else:
+                return payload
+    finally:
+        if thread.is_alive():
+            on_abort()
+        thread.join()
+
+
 @thread_worker(start_thread=False)
 def run_job(job: Job, cache: ModelCache) -> Generator[tuple[int, int], None, Outcome]:
     """napari worker: yields ``(done, total)`` per tile batch and returns an outcome."""
-    messages: queue.Queue = queue.Queue()
 
-    def progress(done: int, total: int) -> None:
-        if cache.cancel.is_set():
-            raise Cancelled
-        messages.put(("progress", (done, total)))
+    def work(report: Callable[[Any], None]) -> Outcome:
+        def progress(done: int, total: int) -> None:
+            if cache.cancel.is_set():
+                raise Cancelled
+            report((done, total))
 
-    def target() -> None:
         try:
             # A lazy result is computed later, by napari, when a plane is displayed:
             # no progress (and no cancel) can apply to it then.
             # A preview is computed here, in full, even from a lazy layer.
             callback = None if is_lazy(job.data) and not job.preview else progress
-            messages.put(("outcome", compute(job, cache, callback)))
+            return compute(job, cache, callback)
         except Cancelled:
-            messages.put(("outcome", Outcome(job, Status.CANCELLED)))
+            return Outcome(job, Status.CANCELLED)
         except BaseException as exc:
             # The traceback is logged as text: a log record that kept the exception would
             # keep its frames alive, and with them the tiles' tensors (GPU memory).
             log.error("napari-mscgm: restoration failed\n%s", traceback_text(exc))
-            error = friendly_error(exc, job.options.tile_size)
-            messages.put(("outcome", Outcome(job, Status.ERROR, error=error)))
+            return Outcome(job, Status.ERROR, error=friendly_error(exc, job.options.tile_size))
 
-    thread = threading.Thread(target=target, name="napari-mscgm-restore", daemon=True)
-    thread.start()
     try:
-        while True:
-            kind, payload = messages.get()
-            if kind == "progress":
-                yield payload
-            else:
-                return payload
+        # On abort (generator closed), the cancel event stops the computation within one tile.
+        return (yield from relay(work, name="napari-mscgm-restore", on_abort=cache.cancel.set))
     finally:
-        # On abort (generator closed), stop the computation within one tile.
-        if thread.is_alive():
-            cache.cancel.set()
-        thread.join()
         if cache.closed:
             cache.release()

@@ -46,7 +46,15 @@ from .checkpoint import (
 from .datasets import PairPool, folder_pool
 from .simulated import simulated_pool
 
-__all__ = ["EMA", "TrainResult", "Trainer", "lr_factor", "mean_scores", "train"]
+__all__ = ["EMA", "StopTraining", "TrainResult", "Trainer", "lr_factor", "mean_scores", "train"]
+
+
+class StopTraining(Exception):
+    """Raised by a ``step_callback`` to end a run early.
+
+    The loop then writes a checkpoint (the run can be resumed) and the model as trained
+    so far, with the iterations it really had in its provenance.
+    """
 
 
 @dataclass
@@ -57,6 +65,8 @@ class TrainResult:
     iterations: dict[str, int]
     wall_time_s: float
     history: list[dict] = field(default_factory=list)
+    #: Ended early by :class:`StopTraining`; ``iterations`` are those done.
+    stopped: bool = False
 
 
 class EMA:
@@ -334,10 +344,19 @@ class Trainer:
             }
         )
 
-    def _run_stage(self, name: str, start: float, bar: Any, callback: Callable | None) -> None:
+    def _run_stage(
+        self,
+        name: str,
+        start: float,
+        bar: Any,
+        callback: Callable | None,
+        step_callback: Callable | None,
+    ) -> None:
         stage, cfg = self.stages[name], self.config
         running: list[float] = []
         while self.iteration < stage.iterations:
+            if step_callback is not None:
+                step_callback(name, self.iteration, stage.iterations)
             factor = lr_factor(self.iteration, stage.iterations, cfg.lr_warmup, cfg.cosine_decay)
             self.set_learning_rates(name, factor)
             with self.autocast():
@@ -359,7 +378,11 @@ class Trainer:
                 self.elapsed = time.perf_counter() - start
                 self.save_checkpoint()
 
-    def run(self, callback: Callable[[str, int, int, float], None] | None = None) -> TrainResult:
+    def run(
+        self,
+        callback: Callable[[str, int, int, float], None] | None = None,
+        step_callback: Callable[[str, int, int], None] | None = None,
+    ) -> TrainResult:
         from tqdm import tqdm
 
         names = list(self.stages)
@@ -367,21 +390,34 @@ class Trainer:
         done = sum(self.stages[n].iterations for n in names[: self.stage_index]) + self.iteration
         bar = tqdm(total=total, initial=done, disable=None if self.progress else True, unit="it")
         start = time.perf_counter() - self.elapsed
+        stopped = False
         try:
             while self.stage_index < len(names):
-                self._run_stage(names[self.stage_index], start, bar, callback)
+                self._run_stage(names[self.stage_index], start, bar, callback, step_callback)
                 # The stage is complete: the checkpoint records the start of the next one.
                 self.stage_index += 1
                 self.iteration = 0
                 self.elapsed = time.perf_counter() - start
                 self.save_checkpoint()
+        except StopTraining:
+            stopped = True
+            self.elapsed = time.perf_counter() - start
+            self.save_checkpoint()
         finally:
             bar.close()
         self.elapsed = time.perf_counter() - start
-        return self._finish()
+        return self._finish(stopped)
 
-    def _finish(self) -> TrainResult:
-        iterations = {name: s.iterations for name, s in self.stages.items()}
+    def _finish(self, stopped: bool = False) -> TrainResult:
+        done = {
+            name: s.iterations
+            if i < self.stage_index
+            else self.iteration
+            if i == self.stage_index
+            else 0
+            for i, (name, s) in enumerate(self.stages.items())
+        }
+        iterations = done if stopped else {name: s.iterations for name, s in self.stages.items()}
         info = TrainingInfo(
             data=data_description(self.config, self.init),
             iterations=iterations,
@@ -392,7 +428,7 @@ class Trainer:
         final = self.ema.module.cpu()
         final.config = final.config.model_copy(update={"training": info})
         save_model(final, self.output)
-        return TrainResult(self.output, iterations, self.elapsed, self.history)
+        return TrainResult(self.output, iterations, self.elapsed, self.history, stopped)
 
 
 def train(
@@ -407,6 +443,7 @@ def train(
     progress: bool = True,
     command: str = "",
     callback: Callable[[str, int, int, float], None] | None = None,
+    step_callback: Callable[[str, int, int], None] | None = None,
     threads: int | None = None,
 ) -> TrainResult:
     """Train an MSCGM model (or the CARE-like baseline) and write its weights.
@@ -437,6 +474,10 @@ def train(
         The command line, recorded in the weights' provenance.
     callback : callable, optional
         ``callback(stage, iteration, stage_iterations, mean_loss)`` at every validation.
+    step_callback : callable, optional
+        ``step_callback(stage, iteration, stage_iterations)`` before every step; raising
+        :class:`StopTraining` in it ends the run early, with a checkpoint and the model
+        as trained so far (``TrainResult.stopped``).
     threads : int, optional
         CPU threads for torch; None leaves torch's setting alone.
     """
@@ -457,4 +498,4 @@ def train(
         trainer.load_checkpoint(checkpoint_path(output) if resume is True else Path(resume))
     elif log is not None and Path(log).exists():
         Path(log).unlink()
-    return trainer.run(callback)
+    return trainer.run(callback, step_callback)

@@ -44,6 +44,8 @@ class FineTuneResult:
     card: Path
     metrics: dict[str, dict[str, float]]
     wall_time_s: float
+    #: Stopped before the recipe's iterations (the model and card are of the run so far).
+    stopped: bool = False
 
 
 def camera_from_image(image: np.ndarray, *, qe: float = 0.8) -> Camera:
@@ -223,7 +225,14 @@ def held_out_metrics(model, spec: MicroscopeSpec, fine_tune: FineTuneConfig, *, 
 
 
 def write_card(
-    path: Path, model, spec: MicroscopeSpec, metrics: dict, init: str, command: str
+    path: Path,
+    model,
+    spec: MicroscopeSpec,
+    metrics: dict,
+    init: str,
+    command: str,
+    *,
+    planned: dict[str, int] | None = None,
 ) -> Path:
     """``<model>.md`` beside the weights: physics, training, held-out metrics."""
     from ..io.atomic import write_text
@@ -243,6 +252,7 @@ def write_card(
         f"- fine-tuned from the bundled `{init}`",
         f"- data: {t.data}",
         f"- iterations: {t.iterations}; {t.wall_time_s:.0f} s; {t.date}",
+        *([f"- **stopped early**: {planned} were planned"] if planned else []),
         f"- command: `{command}`",
         "",
         "## Held-out simulated pairs for these optics", "",
@@ -269,6 +279,7 @@ def fine_tune_for_microscope(
     device: str = "auto",
     threads: int | None = None,
     callback: Callable[[str, int, int, float], None] | None = None,
+    step_callback: Callable[[str, int, int], None] | None = None,
     command: str = "napari_mscgm.training.microscope.fine_tune_for_microscope",
 ) -> FineTuneResult:
     """Fine-tune the closest bundled generalist for ``spec`` and save it as a user model.
@@ -287,6 +298,10 @@ def fine_tune_for_microscope(
         As for :func:`napari_mscgm.training.loop.train`.
     callback : callable, optional
         ``callback(stage, iteration, stage_iterations, mean_loss)`` at each validation.
+    step_callback : callable, optional
+        ``step_callback(stage, iteration, stage_iterations)`` before each step; raising
+        :class:`~napari_mscgm.training.loop.StopTraining` ends the training early: the
+        model so far is saved, scored and carded (``FineTuneResult.stopped``).
 
     Returns
     -------
@@ -300,10 +315,13 @@ def fine_tune_for_microscope(
     init = generalist_for(spec)
     recipe = _recipe(spec, fine_tune, path.name.removesuffix(".safetensors"), init)
     start = _dt.datetime.now()
-    train(recipe, path, device=device, init=init, log=path.with_suffix(".csv"), progress=False,
-          command=command, callback=callback, threads=threads)  # fmt: skip
+    result = train(recipe, path, device=device, init=init, log=path.with_suffix(".csv"),
+                   progress=False, command=command, callback=callback,
+                   step_callback=step_callback, threads=threads)  # fmt: skip
     model = load_model(path, device="cpu")
     metrics = held_out_metrics(model, spec, fine_tune)
-    card = write_card(path, model, spec, metrics, init, command)
+    planned = {"bridge": recipe.bridge.iterations, "generators": recipe.generators.iterations}
+    card = write_card(path, model, spec, metrics, init, command,
+                      planned=planned if result.stopped else None)  # fmt: skip
     seconds = (_dt.datetime.now() - start).total_seconds()
-    return FineTuneResult(path, card, metrics, seconds)
+    return FineTuneResult(path, card, metrics, seconds, result.stopped)
