@@ -23,6 +23,12 @@ STAMP="$VENV/.mscgm-installed-${EXTRAS:-core}"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
     echo "[setup] installing napari-mscgm${EXTRAS:+[$EXTRAS]}"
     "$VENV/bin/python" -m pip install -q -e "$SPEC" 2>&1 | grep -v "is ignored" || true
+    if [[ ",$EXTRAS," == *",testing,"* ]]; then
+        # bioimageio.core 0.11 pins bioimageio.spec==0.5.12, which breaks under pydantic
+        # 2.14; it works with the spec >= 0.5.14 that [testing] installs (its deps too).
+        "$VENV/bin/python" -m pip install -q --no-deps bioimageio.core==0.11.0 2>&1 \
+            | grep -v "is ignored" || true
+    fi
     "$VENV/bin/python" -c "import napari_mscgm" && touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

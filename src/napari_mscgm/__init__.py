@@ -31,6 +31,7 @@ _EXPORTS = {
     "RestoreOptions": "napari_mscgm.config",
     "WeightsError": "napari_mscgm.errors",
     "check_consistency": "napari_mscgm.restoration.consistency",
+    "export_bioimageio": "napari_mscgm.model_io.bioimageio",
     "list_models": "napari_mscgm.model_io.catalog",
     "load_model": "napari_mscgm.model_io.weights",
     "restore": "napari_mscgm.restoration",
@@ -49,6 +50,7 @@ __all__ = [
     "WeightsError",
     "__version__",
     "check_consistency",
+    "export_bioimageio",
     "list_models",
     "load_model",
     "restore",
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from .config import ModelConfig, RestoreOptions
     from .core.mscgm import MSCGM
     from .errors import InputError, MSCGMError, OutputError, ResourceError, WeightsError
+    from .model_io.bioimageio import export_bioimageio
     from .model_io.catalog import list_models
     from .model_io.weights import load_model, save_model
     from .restoration import MeanStd, restore

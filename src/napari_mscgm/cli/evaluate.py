@@ -81,7 +81,7 @@ def _steps_sweep(model, sets: dict, args: argparse.Namespace, eta: float, out: P
 
     from .. import restore
     from ..errors import InputError
-    from ..evaluation.metrics import care_metrics, hf_error_ratio
+    from ..evaluation.metrics import care_metrics, hf_error_ratio, is_empty_field
     from ..evaluation.run import write_csv
 
     try:
@@ -102,8 +102,13 @@ def _steps_sweep(model, sets: dict, args: argparse.Namespace, eta: float, out: P
                                 samples=4, consistency=False)  # fmt: skip
             seconds = (time.perf_counter() - start) / 4
             spread = float(np.mean(std) / max(float(np.ptp(mean)), 1e-12))
-            scores.append((*care_metrics(mean, high), hf_error_ratio(mean, high), spread, seconds))
-        means = np.mean(np.array(scores), axis=0)
+            quality = (
+                (np.nan,) * 3  # an empty field: no quality to measure (as in the tables)
+                if is_empty_field(high)
+                else (*care_metrics(mean, high), hf_error_ratio(mean, high))
+            )
+            scores.append((*quality, spread, seconds))
+        means = np.nanmean(np.array(scores), axis=0)
         rows.append(dict(zip(("steps", "psnr", "ssim", "hf_error", "sample_std", "seconds"),
                              (n, *map(float, means)), strict=True)))  # fmt: skip
         print(

@@ -18,8 +18,14 @@ __all__ = [
     "care_metrics",
     "fit_affine",
     "hf_error_ratio",
+    "is_empty_field",
     "normalize_ground_truth",
 ]
+
+
+def is_empty_field(ground_truth: np.ndarray) -> bool:
+    """A constant ground truth: no PSNR, SSIM or detail to compare with (left out of means)."""
+    return float(np.ptp(ground_truth)) == 0.0
 
 
 def normalize_ground_truth(gt: np.ndarray, *, pmin: float = 0.1, pmax: float = 99.9) -> np.ndarray:

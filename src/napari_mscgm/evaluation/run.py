@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..io.atomic import write_text
-from .metrics import care_metrics, hf_error_ratio
+from .metrics import care_metrics, hf_error_ratio, is_empty_field
 
 __all__ = ["MEASURES", "EvaluationResult", "Method", "evaluate", "write_csv", "write_results"]
 
@@ -70,9 +70,7 @@ def _score(method: Any, low: np.ndarray, high: np.ndarray) -> dict:
         method(low, high) if getattr(method, "given_truth", False) else method(low)
     )
     seconds = time.perf_counter() - start
-    # An empty field (a constant ground truth) has no PSNR, SSIM or detail to compare
-    # with: those are left out of the means rather than counted as infinite.
-    empty = float(np.ptp(high)) == 0.0
+    empty = is_empty_field(high)  # left out of the means rather than counted as infinite
     psnr, ssim = (None, None) if empty else care_metrics(prediction, high)
     row = {
         "psnr": psnr,

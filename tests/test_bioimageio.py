@@ -1,0 +1,78 @@
+"""bioimage.io export: a package that bioimageio.core validates and runs, giving the
+restoration napari-mscgm gives, with the model's physics on its axes."""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from napari_mscgm import InputError, OutputError, restore
+from napari_mscgm.cli import main
+from napari_mscgm.model_io.bioimageio import EXPORT_SEED, export_bioimageio
+
+bioimageio_core = pytest.importorskip("bioimageio.core")  # scripts/setup.sh installs it
+
+
+def _image(seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:48, :48]
+    clean = 30 + 300 * np.exp(-((yy - 20) ** 2 + (xx - 28) ** 2) / 20.0)
+    return rng.poisson(clean).astype(np.float32)
+
+
+def test_the_package_passes_bioimageio_tests_and_restores_like_napari_mscgm(tmp_path, tiny_model):
+    from bioimageio.spec import load_description
+
+    image = _image()
+    path = export_bioimageio(tiny_model, tmp_path / "tiny.zip", image=image, steps=2)
+    summary = bioimageio_core.test_model(path)
+    assert summary.status == "passed", [d.name for d in summary.details if d.status != "passed"]
+
+    descr = load_description(path)
+    (inp,), (out,) = descr.inputs, descr.outputs
+    physics = tiny_model.config.physics
+    assert [a.scale for a in inp.axes[2:]] == [physics.input_pixel_size_um] * 2
+    assert [a.scale for a in out.axes[2:]] == [physics.target_pixel_size_um] * 2
+    with zipfile.ZipFile(path) as package:
+        readme = package.read("README.md").decode()
+        assert {"rdf.yaml", "weights.pt", "environment.yaml"} <= set(package.namelist())
+    assert "MSCGM" in readme and f"{physics.target_pixel_size_um:g} µm" in readme
+
+    # The package's prediction is napari-mscgm's restoration (same seed, no tiles), in the
+    # normalised units of the input's 1st / 99.8th percentiles.
+    sample = bioimageio_core.Sample(
+        members={"raw": bioimageio_core.Tensor(image[None, None], dims=("batch", "channel", "y", "x"))},
+        stat={}, id="test",
+    )  # fmt: skip
+    predicted = bioimageio_core.predict(model=descr, inputs=sample)
+    package = np.asarray(predicted.members["restored"].data)[0, 0]
+    ours = restore(image, tiny_model, steps=2, seed=EXPORT_SEED, tile_size=None,
+                   consistency=False)  # fmt: skip
+    low, high = np.percentile(image, [1.0, 99.8])
+    assert package.shape == ours.shape == (96, 96)
+    np.testing.assert_allclose(package, (ours - low) / (high - low), atol=2e-3)
+
+
+def test_bad_requests_are_refused_in_one_line_and_nothing_is_lost(
+    tmp_path, tiny_weights, capsys, monkeypatch
+):
+    with pytest.raises(InputError, match=r"\.zip"):
+        export_bioimageio(tiny_weights, tmp_path / "model.tar", image=_image())
+    existing = tmp_path / "taken.zip"
+    existing.write_bytes(b"mine")
+    with pytest.raises(OutputError, match="exists"):
+        export_bioimageio(tiny_weights, existing, image=_image())
+    assert existing.read_bytes() == b"mine"
+    with pytest.raises(InputError, match="2D plane"):
+        export_bioimageio(tiny_weights, tmp_path / "a.zip", image=np.zeros((2, 32, 32)))
+    assert not (tmp_path / "a.zip").exists()
+
+    assert main(["export", "--model", tiny_weights, "-o", str(existing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "exists" in err and len(err.splitlines()) == 1
+    monkeypatch.setitem(sys.modules, "bioimageio.spec.model", None)  # not installed
+    assert main(["export", "--model", tiny_weights, "-o", str(tmp_path / "b.zip")]) == 2
+    assert "pip install 'napari-mscgm[bioimageio]'" in capsys.readouterr().err
