@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up .venv, restore the bundled bead sample
-# (10x/0.4 NA, 0.65 um pixels) with the bundled beads-sr2x model into
+# (10x/0.4 NA, 0.65 um pixels) with the bundled generalist fluo-sr2x into
 # mscgm_demo/beads_mscgm.ome.tif, and score input and result against the ground truth.
 # Usage: bash scripts/demo.sh [extra 'napari-mscgm restore' options, e.g. --steps 50 --seed 3]
 set -euo pipefail
@@ -10,7 +10,7 @@ OUT="${MSCGM_DEMO_DIR:-$PWD/mscgm_demo}"
 mkdir -p "$OUT"
 INPUT="$(python -c 'from napari_mscgm.samples import sample_path; print(sample_path("beads_low"))')"
 set -x
-napari-mscgm restore "$INPUT" -o "$OUT/beads_mscgm.ome.tif" --model beads-sr2x --seed 0 \
+napari-mscgm restore "$INPUT" -o "$OUT/beads_mscgm.ome.tif" --model fluo-sr2x --seed 0 \
     --overwrite "$@"
 { set +x; } 2>/dev/null
 python - "$OUT/beads_mscgm.ome.tif" <<'PY'

@@ -3,7 +3,7 @@
 #
 #   bash training/evaluate.sh sets               # simulate the held-out sets (once)
 #   bash training/evaluate.sh sweep MODEL        # steps sweep of training/runs/MODEL
-#   bash training/evaluate.sh bundle MODEL STEPS # calibrate the std, install with STEPS
+#   bash training/evaluate.sh bundle MODEL STEPS # fit the observation blend and the std, install
 #   bash training/evaluate.sh score MODEL        # every table of the card, bundled MODEL
 #   python training/model_card.py MODEL          # the card, from training/eval/MODEL*
 #
@@ -56,13 +56,13 @@ sweep)
     MODEL="${2:?MODEL}"
     # shellcheck disable=SC2046
     napari-mscgm evaluate --model "$RUNS/$MODEL.safetensors" --data $(sets_of "$(task_of "$MODEL")") \
-        --limit 1 --steps-sweep 1,2,5,10,20,50 -o "$OUT/$MODEL-sweep"
+        --limit 1 --steps-sweep 1,2,5,20 -o "$OUT/$MODEL-sweep"
     ;;
 bundle)
     MODEL="${2:?MODEL}"
     STEPS="${3:?STEPS (from the sweep)}"
     napari-mscgm calibrate --model "$RUNS/$MODEL.safetensors" --data "$DATA/calib/$(task_of "$MODEL")" \
-        --samples 8 -o "$RUNS/$MODEL.calibrated.safetensors"
+        --samples 8 --blend -o "$RUNS/$MODEL.calibrated.safetensors"
     python "$ROOT/training/finalize.py" "$RUNS/$MODEL.calibrated.safetensors" --default-steps "$STEPS"
     ;;
 score)

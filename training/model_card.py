@@ -83,6 +83,15 @@ lines += [
         else "raw sample std (not calibrated)"
     )
     + " |",
+    "| observation blend | "
+    + (
+        f"keeps the input's LL_{c.levels} where its local noise is below the bridge's error "
+        f"(floor {c.observation_blend.floor:g}, max weight {c.observation_blend.max_weight:g}; "
+        f"fitted on {c.observation_blend.fitted_on})"
+        if c.observation_blend
+        else "none"
+    )
+    + " |",
     f"| license | {c.license} |",
     "",
     "## Physics and expected input",
@@ -110,7 +119,7 @@ lines += [
     f"- wall time: {fmt(t.wall_time_s, '.0f')} s of training on a 2-core CPU, no GPU",
     f"- date: {t.date}",
     f"- then: `bash training/evaluate.sh bundle {c.name} {c.bbdp.default_steps}` "
-    "(std calibration on the calibration set, default steps)",
+    "(observation blend and std calibration fitted on the calibration set, default steps)",
     "",
 ]
 log = next(

@@ -31,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--samples", type=int, default=8, help="samples per image (default 8)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N pairs")
+    parser.add_argument(
+        "--blend",
+        action="store_true",
+        help="first fit the observation blend (keep the input's own coarsest band where it "
+        "is cleaner than the bridge's; a grid search on these pairs), then the std",
+    )
     add_device_option(parser)
     parser.set_defaults(func=run)
 
@@ -52,11 +58,20 @@ def run(args: argparse.Namespace) -> int:
     # The raw spread is what the calibration starts from.
     model.config = model.config.model_copy(update={"calibration": None})
     pairs = [p for folder in args.data for p in read_pairs(folder, scale=model.scale)[: args.limit]]
+    fitted_on = f"{len(pairs)} pairs of {', '.join(str(d) for d in args.data)}"
+    if args.blend:
+        from ..evaluation.blend import fit_observation_blend
+
+        blend, rows = fit_observation_blend(model, pairs, seed=args.seed, fitted_on=fitted_on)
+        for row in rows:
+            print(f"blend floor {row['floor']:g} max_weight {row['max_weight']:g}: "
+                  f"PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.3f}")  # fmt: skip
+        print(f"observation blend: {'none helps' if blend is None else blend.model_dump()}")
+        model.config = model.config.model_copy(update={"observation_blend": blend})
     errors = [
         pixel_errors(model, low, high, samples=args.samples, seed=args.seed + i)
         for i, (_, low, high) in enumerate(tqdm(pairs, disable=None, unit="image", leave=False))
     ]
-    fitted_on = f"{len(pairs)} pairs of {', '.join(str(d) for d in args.data)}"
     calibration = fit_calibration(errors, samples=args.samples, fitted_on=fitted_on)
     model.config = model.config.model_copy(update={"calibration": calibration})
     save_model(model, output)

@@ -22,6 +22,7 @@ __all__ = [
     "ModelConfig",
     "NetworksConfig",
     "NormalizationConfig",
+    "ObservationBlend",
     "PhysicsConfig",
     "TrainingInfo",
     "UNetConfig",
@@ -134,6 +135,23 @@ class CalibrationConfig(Strict):
     coverage: float | None = Field(None, ge=0, le=1, description="of ±1.645 σ on that data")
 
 
+class ObservationBlend(Strict):
+    """How much of the input's own coarsest band to keep where it is reliable.
+
+    The bridge's ``LL_S`` has an error floor: where the input is bright and clean its own
+    ``LL_S`` is closer to the truth. Per ``LL_S`` pixel, with ``e`` the mean square of the
+    input's detail coefficients at the level that holds its noise (a local noise
+    estimate), the restored band becomes ``LL_b + w · (LL_y − LL_b)`` with
+    ``w = max_weight · floor / (floor + e)``: a Wiener-like fusion of two estimates whose
+    errors are ``floor`` (the bridge's) and ``e`` (the input's). Fitted on held-out
+    simulated pairs (:func:`napari_mscgm.evaluation.blend.fit_observation_blend`).
+    """
+
+    floor: float = Field(gt=0, le=1.0, description="bridge error variance, normalised units")
+    max_weight: float = Field(gt=0, le=1.0)
+    fitted_on: str = ""
+
+
 class ModelConfig(Strict):
     """Everything needed to rebuild a model; stored as JSON under the key ``mscgm``."""
 
@@ -151,6 +169,7 @@ class ModelConfig(Strict):
     license: str = "BSD-3-Clause"
     description: str = ""
     calibration: CalibrationConfig | None = None
+    observation_blend: ObservationBlend | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
@@ -164,6 +183,8 @@ class ModelConfig(Strict):
         channels = {self.networks.unet.channels, *(g.channels for g in self.networks.generators)}
         if len(channels) != 1:
             raise ValueError("the U-Net and all generators must have the same number of channels")
+        if self.observation_blend is not None and self.scale.bit_length() - 1 >= self.levels:
+            raise ValueError("an observation blend needs more wavelet levels than log2(scale)")
         return self
 
 

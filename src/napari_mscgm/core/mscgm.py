@@ -190,6 +190,8 @@ class MSCGM(nn.Module):
             callback=callback,
         )
         ll = self.from_bridge(restored)
+        if self.config.observation_blend is not None:
+            ll = self.blend_observation(ll, degraded_lls[-1], degraded_details)
 
         def generator_noise(k: int, shape: tuple[int, int], channels: int) -> torch.Tensor:
             field = gaussian_field(
@@ -205,6 +207,29 @@ class MSCGM(nn.Module):
         return self.decode(ll, degraded_lls, degraded_details, generator_noise)[-1][
             ..., :height, :width
         ]
+
+    def blend_observation(
+        self,
+        ll: torch.Tensor,
+        observed_ll: torch.Tensor,
+        observed_details: Sequence[torch.Tensor],
+    ) -> torch.Tensor:
+        """Keep the input's own ``LL_S`` where its local noise is below the bridge's error.
+
+        The noise estimate is the mean square of the input's detail coefficients at the
+        finest level that still holds its noise (level ``log2(scale) + 1``: resampling
+        onto the target grid moves it there), pooled onto the ``LL_S`` grid, so it is
+        a function of each ``LL_S`` pixel's own block (tiling cannot change it).
+        See :class:`~napari_mscgm.config.model.ObservationBlend`.
+        """
+        blend = self.config.observation_blend
+        level = self.scale.bit_length() - 1  # index into the finest-first details
+        energy = observed_details[level].float().pow(2).mean(dim=2)
+        window = 2 ** (self.levels - 1 - level)
+        if window > 1:
+            energy = nn.functional.avg_pool2d(energy, window)
+        weight = blend.max_weight * blend.floor / (blend.floor + energy)
+        return ll + weight.to(ll.dtype) * (observed_ll - ll)
 
     def decode(
         self,
