@@ -15,7 +15,7 @@ from napari_mscgm import restore
 from ._common import bundled_or_default
 
 
-def run(*, size: int = 1024, repeats: int = 3, name: str = "cells-sr2x") -> list[dict]:
+def run(*, size: int = 1024, repeats: int = 3, name: str = "fluo-sr2x") -> list[dict]:
     model = bundled_or_default(name)
     image = np.random.default_rng(0).integers(100, 4000, (size, size)).astype(np.uint16)
     restore(image[:256, :256], model)  # warm-up

@@ -8,8 +8,9 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 
-from napari_mscgm import InputError, OutputError, restore
+from napari_mscgm import InputError, OutputError, WeightsError, load_model, restore
 from napari_mscgm.cli import main
 from napari_mscgm.model_io.bioimageio import EXPORT_SEED, export_bioimageio
 
@@ -38,8 +39,21 @@ def test_the_package_passes_bioimageio_tests_and_restores_like_napari_mscgm(tmp_
     assert [a.scale for a in out.axes[2:]] == [physics.target_pixel_size_um] * 2
     with zipfile.ZipFile(path) as package:
         readme = package.read("README.md").decode()
-        assert {"rdf.yaml", "weights.pt", "environment.yaml"} <= set(package.namelist())
+        names = set(package.namelist())
+        assert {
+            "rdf.yaml",
+            "weights.pt",
+            "environment.yaml",
+            "cover.png",
+            "mscgm.safetensors",
+        } <= names
     assert "MSCGM" in readme and f"{physics.target_pixel_size_um:g} µm" in readme
+    assert {c.url.path for c in descr.cite} == {"/abs/2407.05259", "/abs/2205.07680"}
+    # napari-mscgm opens its own packages (from the safetensors copy, with its checks)
+    reloaded = load_model(path, device="cpu")
+    for (name, x), y in zip(tiny_model.state_dict().items(), reloaded.state_dict().values(),
+                            strict=True):  # fmt: skip
+        assert torch.equal(x, y), name
 
     # The package's prediction is napari-mscgm's restoration (same seed, no tiles), in the
     # normalised units of the input's 1st / 99.8th percentiles.
@@ -69,10 +83,12 @@ def test_bad_requests_are_refused_in_one_line_and_nothing_is_lost(
     with pytest.raises(InputError, match="2D plane"):
         export_bioimageio(tiny_weights, tmp_path / "a.zip", image=np.zeros((2, 32, 32)))
     assert not (tmp_path / "a.zip").exists()
+    with pytest.raises(WeightsError, match="not a zip file"):
+        load_model(existing)  # b"mine"
 
-    assert main(["export", "--model", tiny_weights, "-o", str(existing)]) == 2
+    assert main(["export-bmz", tiny_weights, "-o", str(existing)]) == 2
     err = capsys.readouterr().err.strip()
     assert "exists" in err and len(err.splitlines()) == 1
     monkeypatch.setitem(sys.modules, "bioimageio.spec.model", None)  # not installed
-    assert main(["export", "--model", tiny_weights, "-o", str(tmp_path / "b.zip")]) == 2
+    assert main(["export-bmz", tiny_weights, "-o", str(tmp_path / "b.zip")]) == 2
     assert "pip install 'napari-mscgm[bioimageio]'" in capsys.readouterr().err

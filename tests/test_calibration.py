@@ -23,16 +23,23 @@ def _errors(model, seeds, samples=4):
     return out
 
 
+def _raw():
+    """The bundled generalist without its calibration: the raw sample spread."""
+    model = load_model("fluo-sr2x", device="cpu")
+    model.config = model.config.model_copy(update={"calibration": None})
+    return model
+
+
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
-    model = load_model("cells-sr2x", device="cpu")
+    model = _raw()
     calibration = fit_calibration(_errors(model, (11, 12, 13)), samples=4, fitted_on="test set")
     model.config = model.config.model_copy(update={"calibration": calibration})
     return model
 
 
 def test_the_raw_spread_is_overconfident_and_the_calibration_is_not(calibrated):
-    raw = load_model("cells-sr2x", device="cpu")
+    raw = _raw()
     held_out = (21, 22, 23)  # never seen by the fit
     before = np.mean([uncertainty_scores(e)["coverage_90"] for e in _errors(raw, held_out)])
     after = np.mean([uncertainty_scores(e)["coverage_90"] for e in _errors(calibrated, held_out)])
@@ -48,7 +55,7 @@ def test_calibration_travels_in_the_weights_and_the_record(calibrated, tmp_path,
     image = rng.random((24, 24)) * 50
     (_, std), meta = restore(image, loaded, samples=3, return_metadata=True)
     assert meta["uncertainty"] == "calibrated" and np.all(std > 0)
-    _, raw_meta = restore(image, load_model("cells-sr2x"), samples=3, return_metadata=True)
+    _, raw_meta = restore(image, _raw(), samples=3, return_metadata=True)
     assert raw_meta["uncertainty"] == "sample spread"
 
 

@@ -62,12 +62,12 @@ def test_the_true_image_degraded_is_consistent_with_its_input(preset):
 
 @pytest.fixture(scope="module")
 def bundled():
-    return {name: load_model(name, device="cpu") for name in ("beads-sr2x", "cells-sr2x")}
+    return {name: load_model(name, device="cpu") for name in ("beads-sr2x", "fluo-sr2x")}
 
 
 def test_wrong_models_are_flagged_and_right_ones_are_not(bundled):
     # A small held-out set at 100 to 1000 photons (the check cannot see much below that).
-    right = [("beads-sr2x", "beads"), ("cells-sr2x", "cells"), ("cells-sr2x", "filaments")]
+    right = [("beads-sr2x", "beads"), ("fluo-sr2x", "cells"), ("fluo-sr2x", "filaments")]
     wrong = [("beads-sr2x", "cells"), ("beads-sr2x", "filaments")]
     verdicts: dict[str, list[bool]] = {"right": [], "wrong": []}
     for kind, pairings in (("right", right), ("wrong", wrong)):
@@ -131,7 +131,7 @@ def test_cli_warns_on_an_inconsistent_result_and_writes_the_map(tmp_path, capsys
     assert read_run_metadata(out)["consistency"]["verdict"] == "inconsistent"
     # The right model: no warning. An existing map is not replaced without --overwrite.
     good = tmp_path / "good.ome.tif"
-    right = ["restore", str(sample_path("cells_low")), "-o", str(good), "--model", "cells-sr2x"]
+    right = ["restore", str(sample_path("cells_low")), "-o", str(good), "--model", "fluo-sr2x"]
     assert main(right) == 0
     assert "inconsistent" not in capsys.readouterr().err
     assert main([*args, "--consistency-map"]) == 2

@@ -16,7 +16,7 @@ from napari_mscgm.config.microscope import FineTuneConfig
 from napari_mscgm.training.checkpoint import checkpoint_path
 
 PLUGIN = "napari-mscgm"
-TRAIN = "Train for my microscope (MSCGM)"
+TRAIN = "Train (MSCGM)"
 TIMEOUT_MS = 240_000
 
 
@@ -60,6 +60,12 @@ def test_opens_from_the_manifest_and_takes_the_optics_from_the_layer(make_napari
     assert spec.task == "sr2x" and spec.resolved_target_na == pytest.approx(1.442)
     widget.camera.value = "auto"
     assert widget.microscope().camera.gain_adu_per_e == pytest.approx(2.0, rel=0.3)
+    assert widget.gain.native.isHidden()
+    widget.camera.value = "given"
+    assert not widget.gain.native.isHidden()
+    widget.gain.value, widget.offset.value, widget.read_noise.value = 0.5, 400.0, 1.2
+    camera = widget.microscope().camera
+    assert (camera.gain_adu_per_e, camera.offset_adu, camera.read_noise_e) == (0.5, 400.0, 1.2)
 
 
 @pytest.mark.parametrize(

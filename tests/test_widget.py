@@ -504,7 +504,7 @@ def test_an_inconsistent_result_warns_what_to_do(viewer_widget, qtbot, notificat
     degraded, _ = sample_layers("cells")
     viewer.add_image(degraded[0][:96, :96], **degraded[1])
     widget.layer.value = viewer.layers["cells (degraded)"]
-    assert widget.model.value == "cells-sr2x"  # the guard picks the model made for it
+    assert widget.model.value == "fluo-sr2x"  # the guard picks the model recommended for it
     widget.set_model("beads-sr2x")  # the wrong one, on purpose
     _run(qtbot, widget)
     assert "INCONSISTENT" in widget.status.value

@@ -8,7 +8,7 @@ Needs a display (on a headless machine: ``xvfb-run python …``). Writes:
 - ``widget.png``: the "Restore (MSCGM)" dock widget after a run on the bead sample;
 - ``before_after.png``: the degraded sample, its restoration and the ground truth,
   side by side in napari's grid mode, with a scale bar in µm;
-- ``train_widget.png``: the "Train for my microscope (MSCGM)" dock widget, set for the
+- ``train_widget.png``: the "Train (MSCGM)" dock widget, set for the
   sample's 10×/0.4 NA microscope.
 
 Re-run it whenever the widget or the bundled models change.
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None, viewer=None) -> list[Path]:
 
     # The Train widget, set for the sample's microscope (its pixel size from the layer).
     _, trainer = viewer.window.add_plugin_dock_widget(
-        "napari-mscgm", "Train for my microscope (MSCGM)"
+        "napari-mscgm", "Train (MSCGM)"
     )
     trainer.layer.value = degraded
     trainer.na.value = 0.4

@@ -1,6 +1,6 @@
 """The picture of docs/usage.md, "When to trust the result": a consistent and an inconsistent case.
 
-The bundled cell sample restored by a model made for cells (``cells-sr2x``) and by one made
+The bundled cell sample restored by the generalist (``fluo-sr2x``) and by one made
 for beads (``beads-sr2x``): the input, the restoration, and the consistency map (the
 noise-normalised difference between the input and the restoration degraded back to it;
 blue and red beyond ±3 contradict the data), with the verdict and the scores as titles.
@@ -22,7 +22,7 @@ from napari_mscgm.evaluation.baselines import nearest
 from napari_mscgm.samples import load_sample
 
 OUT = Path(__file__).resolve().parents[1] / "images" / "trust.png"
-CASES = ("cells-sr2x", "beads-sr2x")
+CASES = ("fluo-sr2x", "beads-sr2x")
 SIZE = 256  # pixels per panel
 TITLE_PX = 34
 

@@ -1,4 +1,4 @@
-"""The "Train for my microscope (MSCGM)" dock widget.
+"""The "Train (MSCGM)" dock widget.
 
 The training is :func:`napari_mscgm.training.microscope.fine_tune_for_microscope`:
 pairs are simulated for the user's optics and camera and the closest bundled generalist
@@ -33,6 +33,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.qt.threading import thread_worker
+from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from pydantic import ValidationError
 from qtpy.QtCore import QEventLoop, QTimer
@@ -69,8 +70,11 @@ _TOOLTIPS = {
     "size and the target NA out.",
     "target_na": "The NA the 2× result should look like; 0 = the largest the immersion "
     "allows, up to twice the input's.",
-    "camera": "Simulate the generalists' sCMOS (varied), or a camera fitted to the image's "
-    "noise (raw, unprocessed counts only).",
+    "camera": "Simulate the generalists' sCMOS (varied), a camera fitted to the image's "
+    "noise (raw, unprocessed counts only), or the values you enter.",
+    "gain": "Conversion gain, ADU per photo-electron (from the camera's data sheet).",
+    "offset": "The camera's baseline, in ADU.",
+    "read_noise": "Read noise, electrons rms.",
     "name": "The model's name in your model folder; it then appears in the Restore widget.",
     "overwrite": "Replace a model of this name (otherwise an existing one is an error).",
     "pairs": "Simulated training pairs.",
@@ -174,6 +178,7 @@ class TrainWidget(QWidget):
         self._job: TrainJob | None = None
         self._started: float | None = None
         self._first = 0
+        self._activity: Any = None  # the entry in napari's activity dock
         self._step_offsets: dict[str, int] = {}
         self._total = 1
         self.history: list[dict[str, str]] = []
@@ -204,7 +209,14 @@ class TrainWidget(QWidget):
         self.target_na = FloatSpinBox(label="target NA (0 = auto)", value=0.0, min=0.0, max=1.7,
                                       step=0.05, tooltip=tip["target_na"])  # fmt: skip
         self.camera = ComboBox(label="camera", choices=[("default sCMOS (varied)", "default"),
-                               ("estimated from the image", "auto")], tooltip=tip["camera"])  # fmt: skip
+                               ("estimated from the image", "auto"), ("entered", "given")],
+                               tooltip=tip["camera"])  # fmt: skip
+        self.gain = FloatSpinBox(label="gain (ADU/e⁻)", value=2.0, min=0.01, max=1000,
+                                 step=0.1, tooltip=tip["gain"])  # fmt: skip
+        self.offset = FloatSpinBox(label="offset (ADU)", value=100.0, min=0, max=60000,
+                                   step=1, tooltip=tip["offset"])  # fmt: skip
+        self.read_noise = FloatSpinBox(label="read noise (e⁻)", value=1.5, min=0, max=1000,
+                                       step=0.1, tooltip=tip["read_noise"])  # fmt: skip
         self.model_name = LineEdit(label="model name", value="my-microscope", tooltip=tip["name"])
         self.overwrite = CheckBox(text="replace a model of this name", tooltip=tip["overwrite"])
         self.pairs = SpinBox(label="pairs", value=_DEFAULTS.pairs, min=8, max=100_000,
@@ -224,7 +236,8 @@ class TrainWidget(QWidget):
             label.native.setWordWrap(True)
         self._container = Container(widgets=[
             self.layer, self.objective, self.pixel_size, self.na, self.immersion,
-            self.wavelength, self.task, self.target_na, self.camera, self.model_name,
+            self.wavelength, self.task, self.target_na, self.camera, self.gain, self.offset,
+            self.read_noise, self.model_name,
             self.overwrite, self.pairs, self.bridge_iterations, self.generator_iterations,
             self.device, self.train_button, self.progress, self.status, self.scores,
         ])  # fmt: skip
@@ -234,10 +247,16 @@ class TrainWidget(QWidget):
         self.layer.changed.connect(self._from_layer)
         self.objective.changed.connect(self._from_objective)
         self.task.changed.connect(self._task_changed)
+        self.camera.changed.connect(self._camera_changed)
         self.train_button.changed.connect(self._on_train_clicked)
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
             event.connect(lambda *_: self.layer.reset_choices())
         self._task_changed()
+        self._camera_changed()
+
+    def _camera_changed(self, *_: Any) -> None:
+        for control in (self.gain, self.offset, self.read_noise):
+            control.visible = self.camera.value == "given"
 
     def _layer_choices(self, *_: Any) -> list[tuple[str, Any]]:
         from napari.layers import Image
@@ -268,7 +287,16 @@ class TrainWidget(QWidget):
             With a one-line reason (impossible optics, no image to fit a camera to, …).
         """
         camera = None
-        if self.camera.value == "auto":
+        if self.camera.value == "given":
+            from ..config.simulation import Camera
+
+            try:
+                camera = Camera(gain_adu_per_e=float(self.gain.value),
+                                offset_adu=float(self.offset.value),
+                                read_noise_e=float(self.read_noise.value))  # fmt: skip
+            except ValidationError as exc:
+                raise MSCGMError(f"camera: {first_error(exc)}") from None
+        elif self.camera.value == "auto":
             from ..training.microscope import camera_from_image
 
             layer = self.layer.value
@@ -341,6 +369,7 @@ class TrainWidget(QWidget):
         self.train_button.text = "Stop"
         self.scores.value = ""
         self.status.value = f"Simulating {tune.pairs} training pairs for these optics…"
+        self._activity = progress(total=self._total, desc=f"MSCGM: training '{job.name}'")
         worker.start()
         return worker
 
@@ -381,6 +410,9 @@ class TrainWidget(QWidget):
         if self._started is None:
             self._started, self._first = now, overall
         self.progress.value = overall
+        if self._activity is not None:
+            self._activity.n = overall
+            self._activity.refresh()
         rate = (overall - self._first) / max(now - self._started, 1e-9)
         eta = f", {eta_text((self._total - overall) / rate)}" if rate > 0 else ""
         what = "coarse (diffusion) stage" if stage == "bridge" else "detail generators"
@@ -404,6 +436,9 @@ class TrainWidget(QWidget):
         show_info(f"MSCGM model '{outcome.job.name}' saved to {result.path}")
 
     def _on_finished(self) -> None:
+        if self._activity is not None:
+            self._activity.close()
+            self._activity = None
         self._job = None
         self._worker = None
         self.train_button.text = "Train"

@@ -27,7 +27,10 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import InputError, OutputError
 
-__all__ = ["BioImageIOMSCGM", "export_bioimageio"]
+__all__ = ["BioImageIOMSCGM", "export_bioimageio", "read_package_weights"]
+
+#: The napari-mscgm weights inside a package (an attachment): what load_model reads.
+ATTACHED_WEIGHTS = "mscgm.safetensors"
 
 #: The restoration's noise seed inside the package (bioimage.io tests need a fixed output).
 EXPORT_SEED = 0
@@ -122,6 +125,40 @@ def _environment() -> str:
     )
 
 
+def _cover(test_input: np.ndarray, restored: np.ndarray, scale: int, path: Path) -> Path:
+    """Input (normalised, nearest-upsampled) | restoration: a 2:1 PNG."""
+    import imageio.v3 as iio
+
+    def to_8bit(image: np.ndarray) -> np.ndarray:
+        low, high = np.percentile(image, [0.5, 99.8])
+        return (np.clip((image - low) / max(high - low, 1e-12), 0, 1) * 255).astype(np.uint8)
+
+    big = np.kron(test_input, np.ones((scale, scale), test_input.dtype))
+    iio.imwrite(path, np.concatenate([to_8bit(big), to_8bit(restored)], axis=1))
+    return path
+
+
+def read_package_weights(path: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """Extract the napari-mscgm weights of a package made by :func:`export_bioimageio`.
+
+    :func:`~napari_mscgm.load_model` then reads them with every check it makes (the
+    package's own ``weights.pt`` is a pickle and is never opened here).
+    """
+    import zipfile
+
+    from ..errors import WeightsError
+
+    try:
+        with zipfile.ZipFile(path) as package:
+            if ATTACHED_WEIGHTS not in package.namelist():
+                raise WeightsError(
+                    f"{path}: not a bioimage.io package made by napari-mscgm (no {ATTACHED_WEIGHTS})"
+                )
+            return Path(package.extract(ATTACHED_WEIGHTS, folder))
+    except zipfile.BadZipFile:
+        raise WeightsError(f"{path}: not a zip file (a bioimage.io package is one)") from None
+
+
 def _validated(cls: type, **fields: Any) -> Any:
     """A bioimage.io description, its validation failures as one line."""
     from pydantic import ValidationError
@@ -198,7 +235,12 @@ def export_bioimageio(
         raise OutputError(f"{path} exists; choose another name or pass overwrite")
     if not path.parent.is_dir():
         raise InputError(f"{path.parent}: output directory does not exist")
+    card = None
     if isinstance(model, str | os.PathLike):
+        from .catalog import model_path
+
+        source = model_path(str(model)) or Path(model)
+        card = Path(source).with_suffix(".md")  # a user model's card, beside its weights
         model = load_model(model, device="cpu")
     model = model.cpu().eval()
     config = model.config
@@ -218,14 +260,22 @@ def export_bioimageio(
         files = {
             "input": folder / "test_input.npy", "output": folder / "test_output.npy",
             "weights": folder / "weights.pt", "readme": folder / "README.md",
-            "env": folder / "environment.yaml",
+            "env": folder / "environment.yaml", "cover": folder / "cover.png",
+            "mscgm": folder / ATTACHED_WEIGHTS,
         }  # fmt: skip
         np.save(files["input"], test_input)
         np.save(files["output"], test_output)
         # bioimage.io's state-dict format is torch.save (tensors only; loadable with
         # weights_only=True); napari-mscgm itself only ever reads safetensors.
         torch.save(wrapper.state_dict(), files["weights"])
-        files["readme"].write_text(_readme(model, wrapper.steps), encoding="utf-8")
+        readme = _readme(model, wrapper.steps)
+        if card is not None and card.is_file():
+            readme += "\n" + card.read_text(encoding="utf-8")
+        files["readme"].write_text(readme, encoding="utf-8")
+        _cover(normalised[0, 0], test_output[0, 0], config.scale, files["cover"])
+        from .weights import save_model
+
+        save_model(model, files["mscgm"])
         files["env"].write_text(_environment(), encoding="utf-8")
 
         step = 1
@@ -303,8 +353,15 @@ def export_bioimageio(
                     text="Huang et al. Multi-scale conditional generative modeling for microscopic "
                     "image restoration. arXiv 2407.05259 (2024)",
                     url="https://arxiv.org/abs/2407.05259",
-                )
+                ),
+                v0_5.CiteEntry(
+                    text="Li et al. BBDM: Image-to-image translation with Brownian bridge "
+                    "diffusion models. CVPR 2023",
+                    url="https://arxiv.org/abs/2205.07680",
+                ),
             ],
+            covers=[v0_5.FileDescr(source=files["cover"])],
+            attachments=[v0_5.FileDescr(source=files["mscgm"])],
             license=config.license,
             documentation=v0_5.FileDescr(source=files["readme"]),
             tags=[

@@ -316,6 +316,13 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = "au
         raise WeightsError(f"{path}: no such weights file")
     if path.is_dir():
         raise WeightsError(f"{path}: is a directory, not a weights file")
+    if path.suffix == ".zip":  # a bioimage.io package made by export_bioimageio
+        import tempfile
+
+        from .bioimageio import read_package_weights
+
+        with tempfile.TemporaryDirectory() as folder:
+            return _load(read_package_weights(path, folder), _MSCGM).to(resolve_device(device))
     return _load(path, _MSCGM).to(resolve_device(device))
 
 

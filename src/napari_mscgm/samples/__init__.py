@@ -36,7 +36,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
 
 #: Scene preset → (simulator seed, input peak photons) the samples were made with.
 #: Scene preset → the bundled model its sample is made for (the widget picks it).
-SAMPLE_MODELS: dict[str, str] = {"beads": "beads-sr2x", "cells": "cells-sr2x"}
+SAMPLE_MODELS: dict[str, str] = {"beads": "beads-sr2x", "cells": "fluo-sr2x"}
 
 SAMPLE_SEEDS: dict[str, tuple[int, float]] = {
     "beads": (20251123, 200.0),

@@ -1,4 +1,4 @@
-"""``napari-mscgm export``: a model as a bioimage.io package."""
+"""``napari-mscgm export-bmz``: a model as a bioimage.io package."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ ORDER = 25
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export",
+        "export-bmz",
         help="export a model as a bioimage.io package (.zip)",
         description=(
             "Write a model as a bioimage.io model package (spec 0.5): pytorch_state_dict "
             "weights that run napari-mscgm's restoration (percentile normalisation, the "
             "model's default steps, seed 0), axis scales in µm from the model's physics, a "
-            "README with its card, and test tensors. Needs napari-mscgm[bioimageio]."
+            "README with its card, a cover, test tensors and citations; napari-mscgm's own "
+            "safetensors weights ride along, so load_model opens the package too. Needs "
+            "napari-mscgm[bioimageio]."
         ),
     )
-    parser.add_argument("--model", required=True, help="bundled or user model name, or a path")
+    parser.add_argument("model", metavar="MODEL", help="bundled or user model name, or a path")
     parser.add_argument("-o", "--output", required=True, help="the package to write (.zip)")
     parser.add_argument("--image", default=None,
                         help="a 2D image for the test tensors (default: the cell sample)")  # fmt: skip
