@@ -6,4 +6,6 @@ printed as a Markdown table (and optionally saved as JSON); docs/benchmarks.md
 records the commands and the numbers of a reference run.
 """
 
-BENCHMARKS = ("speedup", "throughput", "tiling", "memory", "consistency", "training")
+BENCHMARKS = (
+    "speedup", "throughput", "tiling", "memory", "consistency", "training", "finetune",
+)  # fmt: skip

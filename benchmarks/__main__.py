@@ -27,6 +27,7 @@ def run(
 ) -> list[dict]:
     from . import (
         bench_consistency,
+        bench_finetune,
         bench_memory,
         bench_speedup,
         bench_throughput,
@@ -51,6 +52,11 @@ def run(
             rows += bench_training.run(
                 steps=2 if quick else 20, pairs=4 if quick else 64, device=device
             )
+        elif name == "finetune":
+            rows += bench_finetune.run(
+                pairs=16 if quick else None, bridge=10 if quick else None,
+                generators=20 if quick else None, device=device,
+            )  # fmt: skip
         elif name == "memory":
             sizes = planes or list(QUICK_MEMORY_PLANES if quick else MEMORY_PLANES)
             rows += bench_memory.run(sizes, workdir, tile=tile, model=memory_model, plane=plane)
