@@ -3,7 +3,7 @@
 #
 #   bash training/evaluate.sh sets               # simulate the held-out sets (once)
 #   bash training/evaluate.sh sweep MODEL        # steps sweep of training/runs/MODEL
-#   bash training/evaluate.sh bundle MODEL STEPS # fit the observation blend and the std, install
+#   bash training/evaluate.sh bundle MODEL STEPS # calibrate the std, install with STEPS
 #   bash training/evaluate.sh score MODEL        # every table of the card, bundled MODEL
 #   python training/model_card.py MODEL          # the card, from training/eval/MODEL*
 #
@@ -62,7 +62,7 @@ bundle)
     MODEL="${2:?MODEL}"
     STEPS="${3:?STEPS (from the sweep)}"
     napari-mscgm calibrate --model "$RUNS/$MODEL.safetensors" --data "$DATA/calib/$(task_of "$MODEL")" \
-        --samples 8 --blend -o "$RUNS/$MODEL.calibrated.safetensors"
+        --samples 8 -o "$RUNS/$MODEL.calibrated.safetensors"
     python "$ROOT/training/finalize.py" "$RUNS/$MODEL.calibrated.safetensors" --default-steps "$STEPS"
     ;;
 score)

@@ -119,7 +119,7 @@ lines += [
     f"- wall time: {fmt(t.wall_time_s, '.0f')} s of training on a 2-core CPU, no GPU",
     f"- date: {t.date}",
     f"- then: `bash training/evaluate.sh bundle {c.name} {c.bbdp.default_steps}` "
-    "(observation blend and std calibration fitted on the calibration set, default steps)",
+    "(std calibration on the calibration set, default steps)",
     "",
 ]
 log = next(

@@ -101,9 +101,7 @@ def main(argv: list[str] | None = None, viewer=None) -> list[Path]:
     written.append(before_after)
 
     # The Train widget, set for the sample's microscope (its pixel size from the layer).
-    _, trainer = viewer.window.add_plugin_dock_widget(
-        "napari-mscgm", "Train (MSCGM)"
-    )
+    _, trainer = viewer.window.add_plugin_dock_widget("napari-mscgm", "Train (MSCGM)")
     trainer.layer.value = degraded
     trainer.na.value = 0.4
     trainer.task.value = "sr2x"
