@@ -10,6 +10,7 @@ from napari_mscgm.cli import main
 from napari_mscgm.config.microscope import OBJECTIVES, FineTuneConfig, MicroscopeSpec
 from napari_mscgm.config.simulation import Camera
 from napari_mscgm.simulate import simulate_pairs
+from napari_mscgm.training import microscope
 from napari_mscgm.training.microscope import (
     camera_from_image,
     fine_tune_for_microscope,
@@ -125,3 +126,28 @@ def test_the_cli_fine_tunes_for_super_resolution_and_refuses_bad_optics(
     assert "--pixel-size" in capsys.readouterr().err
     assert main([*argv[:-4], "-o", "sr-scope"]) == 2  # exists: not replaced without --overwrite
     assert "exists" in capsys.readouterr().err
+
+
+def test_fine_tune_on_the_users_own_pairs(tiny_generalists, user_models, tmp_path):
+    spec = MicroscopeSpec(pixel_size_um=0.325, na=0.75)
+    config = simulation_for(spec).model_copy(update={"acquisition": None})
+    pair = next(iter(simulate_pairs(config, n=1, shape=128, seed=5)))
+    pairs = microscope.pairs_from_images(pair.low, pair.high, scale=1)
+    assert len(pairs) == 4 and pairs[0][1].shape == (64, 64)
+    result = microscope.fine_tune_on_pairs(pairs, spec, "my-pairs", fine_tune=TINY_TUNE,
+                                           device="cpu")  # fmt: skip
+    model = load_model("my-pairs", device="cpu")
+    assert model.config.training.iterations == {"bridge": 2, "generators": 4}
+    assert "image layers" in model.config.training.data
+    card = result.card.read_text()
+    assert "Held-out pair" in card and "tile 1-1" in card and "| mscgm" in card
+    # pairs that do not register are refused before anything is trained, in one line
+    with pytest.raises(InputError, match="not registered for scale 1") as info:
+        microscope.pairs_from_images(pair.low, pair.high[:, :-2], scale=1)
+    assert len(str(info.value).splitlines()) == 1
+    # a folder of pairs, as `napari-mscgm simulate` writes it
+    assert main(["simulate", "--preset", "beads", "--n", "3", "--shape", "64",
+                 "--same-objective", "-o", str(tmp_path / "pairs")]) == 0  # fmt: skip
+    microscope.fine_tune_on_pairs(tmp_path / "pairs", spec, "folder-pairs",
+                                  fine_tune=TINY_TUNE, device="cpu")  # fmt: skip
+    assert "folder" in load_model("folder-pairs", device="cpu").config.training.data

@@ -140,3 +140,35 @@ def test_stop_keeps_the_model_trained_so_far(
     assert iterations["bridge"] == 2 and 2 <= iterations["generators"] < 500
     assert "stopped early" in result.card.read_text()
     assert checkpoint_path(result.path).is_file()  # a later run can resume it
+
+
+def test_fine_tunes_from_two_layers_and_refuses_unregistered_ones(
+    make_napari_viewer, qtbot, tiny_generalists, user_models, messages, monkeypatch
+):
+    from napari_mscgm.simulate import preset_config, simulate_pair
+
+    viewer = make_napari_viewer()
+    pair = simulate_pair(preset_config("cells", input_peak_photons=(200, 200)), shape=128, rng=2)
+    viewer.add_image(pair.low, name="low", scale=(0.65, 0.65))
+    viewer.add_image(pair.high, name="high", scale=(0.325, 0.325))
+    viewer.add_image(pair.high[:100], name="cropped")
+    widget = TrainWidget(viewer)
+    _tiny(widget, monkeypatch)
+    widget.na.value, widget.task.value, widget.target_na.value = 0.4, "sr2x", 0.75
+    widget.pixel_size.value = 0.65
+    widget.data.value = "layers"
+    assert not widget.pairs.enabled
+    widget.low_layer.value, widget.high_layer.value = viewer.layers["low"], viewer.layers["cropped"]
+    assert widget.train() is None and "not registered for scale 2" in messages[-1][1]
+    widget.high_layer.value = viewer.layers["high"]
+    widget.model_name.value = "from-layers"
+    assert widget.train() is not None
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    outcome = widget.last_outcome
+    assert outcome.status is Status.DONE, outcome.error
+    assert (
+        "Reading your pairs" not in widget.status.value
+        and "Saved 'from-layers'" in widget.status.value
+    )
+    assert "Held-out pair" in outcome.result.card.read_text()
+    assert load_model("from-layers", device="cpu").config.physics.target_na == 0.75

@@ -25,6 +25,7 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FileEdit,
     FloatSpinBox,
     Label,
     LineEdit,
@@ -75,6 +76,12 @@ _TOOLTIPS = {
     "gain": "Conversion gain, ADU per photo-electron (from the camera's data sheet).",
     "offset": "The camera's baseline, in ADU.",
     "read_noise": "Read noise, electrons rms.",
+    "data": "Simulated pairs for these optics need no clean images. Your own pairs: a "
+    "low-quality and a high-quality image of the same field (the target scale times the "
+    "input's size), as two layers or as a folder with low/ and high/ of matching file names.",
+    "low_layer": "The low-quality (input) image of your pair.",
+    "high_layer": "The high-quality (target) image of the same field, registered to it.",
+    "folder": "A folder with low/ and high/ holding pairs of the same file names.",
     "name": "The model's name in your model folder; it then appears in the Restore widget.",
     "overwrite": "Replace a model of this name (otherwise an existing one is an error).",
     "pairs": "Simulated training pairs.",
@@ -93,6 +100,8 @@ class TrainJob:
     fine_tune: FineTuneConfig
     overwrite: bool
     device: str
+    #: None: simulated pairs; a folder path, or ``(name, low, high)`` pairs read from layers.
+    pairs: str | list | None = None
 
 
 @dataclass
@@ -118,7 +127,7 @@ def run_training(job: TrainJob, stop: threading.Event) -> Generator[tuple, None,
     """napari worker: yields ``("step", stage, done, total)`` before each training step and
     ``("validation", row)`` after each validation, and returns an outcome."""
     from ..training.loop import StopTraining
-    from ..training.microscope import fine_tune_for_microscope, output_path
+    from ..training.microscope import fine_tune_for_microscope, fine_tune_on_pairs, output_path
 
     def work(report: Callable[[Any], None]) -> TrainOutcome:
         try:
@@ -132,11 +141,13 @@ def run_training(job: TrainJob, stop: threading.Event) -> Generator[tuple, None,
             def validated(stage: str, done: int, total: int, loss: float) -> None:
                 report(("validation", _last_validation(path.with_suffix(".csv"))))
 
-            result = fine_tune_for_microscope(
-                job.spec, str(path), fine_tune=job.fine_tune, overwrite=job.overwrite,
-                device=job.device, callback=validated, step_callback=step,
-                command="napari-mscgm Train widget",
-            )  # fmt: skip
+            common = dict(fine_tune=job.fine_tune, overwrite=job.overwrite, device=job.device,
+                          callback=validated, step_callback=step,
+                          command="napari-mscgm Train widget")  # fmt: skip
+            if job.pairs is None:
+                result = fine_tune_for_microscope(job.spec, str(path), **common)
+            else:
+                result = fine_tune_on_pairs(job.pairs, job.spec, str(path), **common)
             return TrainOutcome(job, Status.DONE, result=result)
         except BaseException as exc:
             log.error("napari-mscgm: training failed\n%s", traceback_text(exc))
@@ -217,6 +228,14 @@ class TrainWidget(QWidget):
                                    step=1, tooltip=tip["offset"])  # fmt: skip
         self.read_noise = FloatSpinBox(label="read noise (e⁻)", value=1.5, min=0, max=1000,
                                        step=0.1, tooltip=tip["read_noise"])  # fmt: skip
+        self.data = ComboBox(label="training data", choices=[
+            ("simulated for these optics", "simulated"), ("my pairs: two layers", "layers"),
+            ("my pairs: a folder (low/, high/)", "folder")], tooltip=tip["data"])  # fmt: skip
+        self.low_layer = ComboBox(label="low (input)", choices=self._image_choices,
+                                  tooltip=tip["low_layer"])  # fmt: skip
+        self.high_layer = ComboBox(label="high (target)", choices=self._image_choices,
+                                   tooltip=tip["high_layer"])  # fmt: skip
+        self.folder = FileEdit(label="pairs folder", mode="d", tooltip=tip["folder"])
         self.model_name = LineEdit(label="model name", value="my-microscope", tooltip=tip["name"])
         self.overwrite = CheckBox(text="replace a model of this name", tooltip=tip["overwrite"])
         self.pairs = SpinBox(label="pairs", value=_DEFAULTS.pairs, min=8, max=100_000,
@@ -237,7 +256,8 @@ class TrainWidget(QWidget):
         self._container = Container(widgets=[
             self.layer, self.objective, self.pixel_size, self.na, self.immersion,
             self.wavelength, self.task, self.target_na, self.camera, self.gain, self.offset,
-            self.read_noise, self.model_name,
+            self.read_noise, self.data, self.low_layer, self.high_layer, self.folder,
+            self.model_name,
             self.overwrite, self.pairs, self.bridge_iterations, self.generator_iterations,
             self.device, self.train_button, self.progress, self.status, self.scores,
         ])  # fmt: skip
@@ -248,21 +268,30 @@ class TrainWidget(QWidget):
         self.objective.changed.connect(self._from_objective)
         self.task.changed.connect(self._task_changed)
         self.camera.changed.connect(self._camera_changed)
+        self.data.changed.connect(self._data_changed)
         self.train_button.changed.connect(self._on_train_clicked)
         for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
-            event.connect(lambda *_: self.layer.reset_choices())
+            event.connect(lambda *_: self._container.reset_choices())
         self._task_changed()
         self._camera_changed()
+        self._data_changed()
+
+    def _data_changed(self, *_: Any) -> None:
+        self.low_layer.visible = self.high_layer.visible = self.data.value == "layers"
+        self.folder.visible = self.data.value == "folder"
+        self.pairs.enabled = self.data.value == "simulated"
 
     def _camera_changed(self, *_: Any) -> None:
         for control in (self.gain, self.offset, self.read_noise):
             control.visible = self.camera.value == "given"
 
-    def _layer_choices(self, *_: Any) -> list[tuple[str, Any]]:
+    def _image_choices(self, *_: Any) -> list[tuple[str, Any]]:
         from napari.layers import Image
 
-        images = [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
-        return [("(none)", None), *images]
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _layer_choices(self, *_: Any) -> list[tuple[str, Any]]:
+        return [("(none)", None), *self._image_choices()]
 
     def _from_layer(self, *_: Any) -> None:
         layer = self.layer.value
@@ -331,8 +360,31 @@ class TrainWidget(QWidget):
         if not name:
             raise MSCGMError("Give the model a name.")
         output_path(name, overwrite=bool(self.overwrite.value))  # refuses a bad or taken name
-        return TrainJob(self.microscope(), name, self.fine_tune_config(),
-                        bool(self.overwrite.value), self.device.value)  # fmt: skip
+        spec = self.microscope()
+        return TrainJob(spec, name, self.fine_tune_config(), bool(self.overwrite.value),
+                        self.device.value, pairs=self._pairs(spec))  # fmt: skip
+
+    def _pairs(self, spec: MicroscopeSpec) -> str | list | None:
+        """The user's pairs, read and checked here (in the main thread), or None."""
+        if self.data.value == "simulated":
+            return None
+        if self.data.value == "folder":
+            from ..training.datasets import read_pairs
+
+            folder = str(self.folder.value)
+            read_pairs(folder, scale=spec.scale)  # the registration check, before anything runs
+            return folder
+        from ..training.microscope import pairs_from_images
+
+        low, high = self.low_layer.value, self.high_layer.value
+        if low is None or high is None or low is high:
+            raise MSCGMError("Choose two different image layers: the input and its target.")
+
+        def plane(layer: Any) -> np.ndarray:
+            data = layer.data[0] if layer.multiscale else layer.data
+            return np.asarray(data[(0,) * (data.ndim - 2)])
+
+        return pairs_from_images(plane(low), plane(high), scale=spec.scale)
 
     @property
     def is_running(self) -> bool:
@@ -368,7 +420,11 @@ class TrainWidget(QWidget):
         self.progress.max, self.progress.value = self._total, 0
         self.train_button.text = "Stop"
         self.scores.value = ""
-        self.status.value = f"Simulating {tune.pairs} training pairs for these optics…"
+        self.status.value = (
+            f"Simulating {tune.pairs} training pairs for these optics…"
+            if job.pairs is None
+            else "Reading your pairs…"
+        )
         self._activity = progress(total=self._total, desc=f"MSCGM: training '{job.name}'")
         worker.start()
         return worker

@@ -28,7 +28,9 @@ __all__ = [
     "FineTuneResult",
     "camera_from_image",
     "fine_tune_for_microscope",
+    "fine_tune_on_pairs",
     "generalist_for",
+    "pairs_from_images",
     "simulation_for",
 ]
 
@@ -208,6 +210,107 @@ def _recipe(
     )
 
 
+def pairs_from_images(low: np.ndarray, high: np.ndarray, *, scale: int, tiles: int = 2) -> list:
+    """One registered image pair cut into ``tiles × tiles`` pairs (training needs several,
+    and one held out), after the registration check of folder pairs: the target is
+    ``scale`` times the input in both axes.
+
+    Returns
+    -------
+    list of (name, low, high)
+    """
+    low, high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+    if low.ndim != 2 or high.ndim != 2:
+        raise InputError(f"the pair must be two 2D planes, got {low.shape} and {high.shape}")
+    if high.shape != (low.shape[0] * scale, low.shape[1] * scale):
+        raise InputError(
+            f"the pair is not registered for scale {scale}: target {high.shape} is not "
+            f"{scale}× the input {low.shape}"
+        )
+    h, w = low.shape[0] // tiles, low.shape[1] // tiles
+    if min(h, w) < 32:
+        raise InputError(f"the pair is too small to train on: {low.shape} (at least 64×64)")
+    return [
+        (f"tile {i}-{j}", low[i * h : (i + 1) * h, j * w : (j + 1) * w],
+         high[i * h * scale : (i + 1) * h * scale, j * w * scale : (j + 1) * w * scale])
+        for i in range(tiles) for j in range(tiles)
+    ]  # fmt: skip
+
+
+def fine_tune_on_pairs(
+    pairs: str | os.PathLike | list,
+    spec: MicroscopeSpec,
+    name: str,
+    *,
+    fine_tune: FineTuneConfig | None = None,
+    overwrite: bool = False,
+    device: str = "auto",
+    threads: int | None = None,
+    callback: Callable[[str, int, int, float], None] | None = None,
+    step_callback: Callable[[str, int, int], None] | None = None,
+    command: str = "napari_mscgm.training.microscope.fine_tune_on_pairs",
+) -> FineTuneResult:
+    """Fine-tune the closest bundled generalist on the user's own registered pairs.
+
+    Parameters
+    ----------
+    pairs : path or list of (name, low, high)
+        A folder with ``low/`` and ``high/`` (checked by
+        :func:`~napari_mscgm.training.datasets.read_pairs`), or pairs already read
+        (:func:`pairs_from_images` cuts one pair of layers into several).
+    spec : MicroscopeSpec
+        The microscope the pairs come from: the model's physics and task.
+    name, fine_tune, overwrite, device, threads, callback, step_callback
+        As for :func:`fine_tune_for_microscope` (``fine_tune.pairs`` and ``shape`` do not
+        apply: the data are the user's).
+
+    The last pair is held out for validation and for the card's metrics.
+    """
+    from ..evaluation.protocol import methods_for
+    from ..evaluation.run import evaluate
+    from ..model_io.weights import load_model
+    from .datasets import PairPool, _normalized, read_pairs
+    from .loop import train
+
+    fine_tune = fine_tune or FineTuneConfig()
+    folder = isinstance(pairs, str | os.PathLike)
+    source = f"folder {pairs}" if folder else "image layers"
+    read = read_pairs(pairs, scale=spec.scale) if folder else list(pairs)
+    if len(read) < 2:
+        raise InputError("need at least 2 pairs (one is held out for validation)")
+    path = output_path(name, overwrite=overwrite)
+    init = generalist_for(spec)
+    recipe = _recipe(spec, fine_tune, path.name.removesuffix(".safetensors"), init)
+    norm = recipe.normalization
+    pool = PairPool([_normalized(lo, norm.pmin, norm.pmax) for _, lo, _ in read],
+                    [_normalized(hi, norm.pmin, norm.pmax) for _, _, hi in read],
+                    spec.scale, [n for n, _, _ in read])  # fmt: skip
+    multiple = spec.scale * 16
+    crop = min(recipe.crop, pool.min_target_size - pool.min_target_size % multiple)
+    recipe = recipe.model_copy(update={
+        "data": recipe.data.model_copy(update={"source": "folder", "path": source,
+                                               "validation": 1, "simulation": None}),
+        "crop": max(crop, multiple),
+        "description": recipe.description.replace("simulated pairs of every structure class",
+                                                   f"the user's own pairs ({source})"),
+    })  # fmt: skip
+    start = _dt.datetime.now()
+    result = train(recipe, path, device=device, init=init, pool=pool, log=path.with_suffix(".csv"),
+                   progress=False, command=command, callback=callback,
+                   step_callback=step_callback, threads=threads)  # fmt: skip
+    model = load_model(path, device="cpu")
+    steps, eta = model.sampling()
+    methods = methods_for(model, steps=steps, eta=eta)
+    methods.pop("fourier oracle (reference)", None)
+    metrics = evaluate({"held-out": [read[-1]]}, methods).summary["held-out"]
+    planned = {"bridge": recipe.bridge.iterations, "generators": recipe.generators.iterations}
+    card = write_card(path, model, spec, metrics, init, command,
+                      planned=planned if result.stopped else None,
+                      held_out=f"the last of your pairs ({read[-1][0]}), never trained on")  # fmt: skip
+    seconds = (_dt.datetime.now() - start).total_seconds()
+    return FineTuneResult(path, card, metrics, seconds, result.stopped)
+
+
 def held_out_metrics(model, spec: MicroscopeSpec, fine_tune: FineTuneConfig, *, n: int = 6) -> dict:
     """The model against the simple baselines on simulated pairs it was not trained on."""
     from ..evaluation.protocol import methods_for
@@ -233,6 +336,7 @@ def write_card(
     command: str,
     *,
     planned: dict[str, int] | None = None,
+    held_out: str | None = None,
 ) -> Path:
     """``<model>.md`` beside the weights: physics, training, held-out metrics."""
     from ..io.atomic import write_text
@@ -255,10 +359,11 @@ def write_card(
         *([f"- **stopped early**: {planned} were planned"] if planned else []),
         f"- command: `{command}`",
         "",
-        "## Held-out simulated pairs for these optics", "",
-        "Simulated with these optics (not drawn around them), seeds never trained on. "
-        "Real samples differ from simulated ones: check the consistency verdict of every "
-        "restoration.", "",
+        *(["## Held-out pair", "", f"Scored on {held_out}.", ""] if held_out else [
+            "## Held-out simulated pairs for these optics", "",
+            "Simulated with these optics (not drawn around them), seeds never trained on. "
+            "Real samples differ from simulated ones: check the consistency verdict of every "
+            "restoration.", ""]),
         "| method | PSNR (dB) | SSIM | HF-error |", "|---|---|---|---|",
     ]  # fmt: skip
     for method, s in metrics.items():
