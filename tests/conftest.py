@@ -15,6 +15,8 @@ def user_models(tmp_path_factory, monkeypatch):
     """An empty user model folder per test: the developer's own models never leak in."""
     folder = tmp_path_factory.mktemp("user-models")
     monkeypatch.setenv("NAPARI_MSCGM_MODELS", str(folder))
+    # and the widget settings go to a file of the test's own, never to the user's
+    monkeypatch.setenv("NAPARI_MSCGM_SETTINGS", str(folder.parent / f"{folder.name}.ini"))
     return folder
 
 

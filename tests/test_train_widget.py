@@ -110,6 +110,11 @@ def test_trains_a_user_model_that_the_restore_widget_lists(
     assert [(s, d) for _, s, d, _ in steps] == [("bridge", 0), ("bridge", 1),
                                                *(("generators", i) for i in range(4))]  # fmt: skip
     assert widget.history and float(widget.history[-1]["val_psnr"]) > 0
+    image = widget.plot.pixmap().toImage()  # the live plot has drawn both curves
+    colours = {
+        image.pixel(x, y) for x in range(0, image.width(), 2) for y in range(20, image.height(), 2)
+    }
+    assert len(colours) > 2
     assert widget.progress.value == widget.progress.max == 6
     assert "Saved 'my-scope'" in widget.status.value and widget.train_button.text == "Train"
     assert "my-scope" in list_models() and "my-scope" in restore_widget.model.choices
@@ -172,3 +177,28 @@ def test_fine_tunes_from_two_layers_and_refuses_unregistered_ones(
     )
     assert "Held-out pair" in outcome.result.card.read_text()
     assert load_model("from-layers", device="cpu").config.physics.target_na == 0.75
+
+
+def test_a_full_disk_is_one_line_and_loses_nothing(
+    make_napari_viewer, qtbot, tiny_generalists, user_models, messages, monkeypatch
+):
+    import errno
+
+    from napari_mscgm.training import loop
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(loop, "save_model", full)
+    (user_models / "mine.safetensors").write_bytes(b"someone's model")
+    widget = TrainWidget(make_napari_viewer())
+    _tiny(widget, monkeypatch)
+    widget.model_name.value = "full-disk"
+    widget.train()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    outcome = widget.last_outcome
+    assert outcome.status is Status.ERROR and "Not enough disk space" in outcome.error
+    assert len(outcome.error.splitlines()) == 1 and messages[-1] == ("error", outcome.error)
+    assert not (user_models / "full-disk.safetensors").exists()
+    assert checkpoint_path(user_models / "full-disk.safetensors").is_file()  # the run so far
+    assert (user_models / "mine.safetensors").read_bytes() == b"someone's model"

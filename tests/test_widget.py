@@ -96,6 +96,33 @@ def test_user_models_appear_in_the_model_list(make_napari_viewer, user_models, t
     assert widget.run_button.enabled and "0.65 → 0.325 µm" in widget.model_card.value
 
 
+def test_settings_go_to_napari_preferences_where_napari_has_them(
+    make_napari_viewer, tiny_weights, monkeypatch
+):
+    from napari.settings._plugin_config_generator import plugin_configuration_generator
+
+    from napari_mscgm._napari import settings as settings_module
+
+    # napari's own plugin-settings model for our manifest's "restore" section (in memory)
+    section = plugin_configuration_generator()["napari-mscgm"](config_path=None).restore
+    monkeypatch.delenv(SETTINGS_ENV, raising=False)
+    monkeypatch.setattr(settings_module, "napari_section", lambda: section)
+    assert settings_module.WidgetSettings().backend == "napari"
+    viewer = make_napari_viewer()
+    widget = RestoreWidget(viewer)
+    widget.set_model(tiny_weights)
+    assert not section.saved or section.model == tiny_weights
+    widget.steps.value, widget.seed.value, widget.tile_size.value = 7, 99, 64
+    assert section.saved and (section.steps, section.seed, section.tile_size) == (7, 99, 64)
+    assert section.model == tiny_weights and tiny_weights in section.model_files
+    again = RestoreWidget(viewer)  # a new session reads them back
+    assert (again.steps.value, again.seed.value, again.tile_size.value) == (7, 99, 64)
+    assert again.model.value == tiny_weights
+    # without napari's plugin settings (older napari), QSettings as before
+    monkeypatch.setattr(settings_module, "napari_section", lambda: None)
+    assert settings_module.WidgetSettings().backend == "qsettings"
+
+
 # --------------------------------------------------------------------- controls
 def test_parameters_bind_and_persist(
     make_napari_viewer, tiny_weights, monkeypatch, isolated_settings

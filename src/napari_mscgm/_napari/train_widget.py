@@ -12,6 +12,7 @@ then appears in the Restore widget's list.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import threading
 import time
@@ -38,7 +39,8 @@ from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from pydantic import ValidationError
 from qtpy.QtCore import QEventLoop, QTimer
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtGui import QColor, QPainter, QPen, QPixmap
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ..config._base import first_error
 from ..config.microscope import IMMERSION_INDEX, OBJECTIVES, FineTuneConfig, MicroscopeSpec
@@ -151,9 +153,67 @@ def run_training(job: TrainJob, stop: threading.Event) -> Generator[tuple, None,
             return TrainOutcome(job, Status.DONE, result=result)
         except BaseException as exc:
             log.error("napari-mscgm: training failed\n%s", traceback_text(exc))
-            return TrainOutcome(job, Status.ERROR, error=friendly_error(exc, None))
+            return TrainOutcome(job, Status.ERROR, error=training_error(exc))
 
     return (yield from relay(work, name="napari-mscgm-train", on_abort=stop.set))
+
+
+def curve_points(values: list[float], width: int, height: int, margin: int = 4) -> list[tuple]:
+    """``values`` as pixel points across ``width`` × ``height`` (min at the bottom)."""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = (width - 2 * margin) / max(len(values) - 1, 1)
+    return [
+        (margin + i * step, height - margin - (v - low) / span * (height - 2 * margin))
+        for i, v in enumerate(values)
+    ]
+
+
+class TrainingPlot(QLabel):
+    """The live plot: validation PSNR (blue) and training loss (orange) per validation,
+    each scaled to its own range (the labels give the ranges)."""
+
+    SIZE = (280, 110)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFixedSize(*self.SIZE)
+        self.show_history([])
+
+    def show_history(self, rows: list[dict[str, str]]) -> None:
+        width, height = self.SIZE
+        pixmap = QPixmap(width, height)
+        pixmap.fill(QColor(30, 30, 30))
+        painter = QPainter(pixmap)
+        try:
+            series = (("val_psnr", QColor(90, 170, 255), "val PSNR", "dB"),
+                      ("loss", QColor(255, 160, 60), "loss", ""))  # fmt: skip
+            for row, (key, color, label, unit) in enumerate(series):
+                values = [float(r[key]) for r in rows if r.get(key) not in (None, "")]
+                painter.setPen(QPen(color, 2))
+                if len(values) > 1:
+                    points = curve_points(values, width, height - 18)
+                    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+                        painter.drawLine(int(x0), int(y0) + 18, int(x1), int(y1) + 18)
+                text = label if not values else f"{label} {values[0]:.3g}→{values[-1]:.3g} {unit}"
+                painter.drawText(6 + row * (width // 2), 13, text.strip())
+        finally:
+            painter.end()
+        self.setPixmap(pixmap)
+
+
+def training_error(exc: BaseException) -> str:
+    """A one-line message for a failed training."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"Not enough disk space to save the model ({exc.strerror}): free some space and "
+            "train again. No model was written; your images and models are untouched."
+        )
+    if isinstance(exc, MSCGMError):
+        return str(exc)
+    return friendly_error(exc, None).replace("Restoration failed", "Training failed")
 
 
 def eta_text(seconds: float) -> str:
@@ -251,6 +311,7 @@ class TrainWidget(QWidget):
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
         self.status = Label(value="Describe your microscope, then Train.")
         self.scores = Label(value="")
+        self.plot = TrainingPlot()
         for label in (self.status, self.scores):
             label.native.setWordWrap(True)
         self._container = Container(widgets=[
@@ -263,6 +324,7 @@ class TrainWidget(QWidget):
         ])  # fmt: skip
         layout = QVBoxLayout(self)
         layout.addWidget(self._container.native)
+        layout.addWidget(self.plot)
         layout.addStretch(1)
         self.layer.changed.connect(self._from_layer)
         self.objective.changed.connect(self._from_objective)
@@ -420,6 +482,7 @@ class TrainWidget(QWidget):
         self.progress.max, self.progress.value = self._total, 0
         self.train_button.text = "Stop"
         self.scores.value = ""
+        self.plot.show_history([])
         self.status.value = (
             f"Simulating {tune.pairs} training pairs for these optics…"
             if job.pairs is None
@@ -454,6 +517,7 @@ class TrainWidget(QWidget):
             row = report[1]
             if row:
                 self.history.append(row)
+                self.plot.show_history(self.history)
                 self.scores.value = "Validation (held-out simulated pairs):\n" + "\n".join(
                     f"{r['stage']} {r['iteration']}: {float(r['val_psnr']):.2f} dB, "
                     f"SSIM {float(r['val_ssim']):.3f}"
