@@ -539,8 +539,10 @@ def test_signal_mid_run_leaves_nothing(tmp_path, tiny_weights, suffix, sig, code
     marker = tmp_path.parent / f"{tmp_path.name}.started"
     # The signal lands inside the computation by construction, not by timing: after its first
     # batch of tiles the run says so (the marker file) and keeps computing until interrupted.
+    # A shell's background job inherits SIGINT ignored; a terminal's Ctrl-C is the default.
     script = (
-        "import sys, time, pathlib, napari_mscgm.restoration.graph as g\n"
+        "import signal, sys, time, pathlib, napari_mscgm.restoration.graph as g\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "real = g.restore_batches\n"
         "def batches(*a, **k):\n"
         "    out = real(*a, **k)\n"
