@@ -1,6 +1,6 @@
 """Make the screenshots of docs/usage.md in a real napari viewer.
 
-    python docs/examples/make_screenshots.py                 # bundled beads model -> docs/images
+    python docs/examples/make_screenshots.py                 # default model -> docs/images
     python docs/examples/make_screenshots.py --model my.safetensors --out /tmp/shots
 
 Needs a display (on a headless machine: ``xvfb-run python …``). Writes:
@@ -26,7 +26,7 @@ DOCS_IMAGES = Path(__file__).resolve().parents[1] / "images"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DOCS_IMAGES, help="output folder")
-    parser.add_argument("--model", default=None, help="default: the bundled beads model")
+    parser.add_argument("--model", default=None, help="default: the default model (fluo-sr2x)")
     parser.add_argument("--sample", default="beads", choices=("beads", "cells"))
     parser.add_argument("--steps", type=int, default=None, help="default: the model's")
     parser.add_argument("--tile", type=int, default=256)
@@ -43,12 +43,13 @@ def main(argv: list[str] | None = None, viewer=None) -> list[Path]:
 
     args = parse_args(argv)
     model = args.model
-    if model is None:
+    if model is None:  # the default generalist, as in the README and the demo
+        from napari_mscgm.model_io.bundled import DEFAULT_MODEL
+
         bundled = list_models()
-        preferred = [m for m in bundled if m.startswith(args.sample)]
         if not bundled:
             raise SystemExit("no bundled model installed: pass --model PATH.safetensors")
-        model = (preferred or bundled)[0]
+        model = DEFAULT_MODEL if DEFAULT_MODEL in bundled else bundled[0]
     args.out.mkdir(parents=True, exist_ok=True)
     own_viewer = viewer is None
     if own_viewer:
