@@ -266,11 +266,7 @@ def fine_tune_on_pairs(
 
     The last pair is held out for validation and for the card's metrics.
     """
-    from ..evaluation.protocol import methods_for
-    from ..evaluation.run import evaluate
-    from ..model_io.weights import load_model
     from .datasets import PairPool, _normalized, read_pairs
-    from .loop import train
 
     fine_tune = fine_tune or FineTuneConfig()
     folder = isinstance(pairs, str | os.PathLike)
@@ -294,37 +290,66 @@ def fine_tune_on_pairs(
         "description": recipe.description.replace("simulated pairs of every structure class",
                                                    f"the user's own pairs ({source})"),
     })  # fmt: skip
+    return _train_and_card(
+        recipe, path, init, spec, pool=pool, held_out=[read[-1]],
+        held_out_text=f"the last of your pairs ({read[-1][0]}), never trained on",
+        device=device, threads=threads, callback=callback, step_callback=step_callback,
+        command=command,
+    )  # fmt: skip
+
+
+def _scores(model, pairs: list) -> dict:
+    """The model against the simple baselines on ``pairs`` (``(name, low, high)``)."""
+    from ..evaluation.protocol import methods_for
+    from ..evaluation.run import evaluate
+
+    steps, eta = model.sampling()
+    methods = methods_for(model, steps=steps, eta=eta)
+    methods.pop("fourier oracle (reference)", None)
+    return evaluate({"held-out": pairs}, methods).summary["held-out"]
+
+
+def _train_and_card(
+    recipe: MSCGMTrainConfig,
+    path: Path,
+    init: str,
+    spec: MicroscopeSpec,
+    *,
+    pool,
+    held_out: list,
+    held_out_text: str | None,
+    device: str,
+    threads: int | None,
+    callback: Callable | None,
+    step_callback: Callable | None,
+    command: str,
+) -> FineTuneResult:
+    """Train, score on ``held_out``, write the card: what every fine-tune ends with."""
+    from ..model_io.weights import load_model
+    from .loop import train
+
     start = _dt.datetime.now()
     result = train(recipe, path, device=device, init=init, pool=pool, log=path.with_suffix(".csv"),
                    progress=False, command=command, callback=callback,
                    step_callback=step_callback, threads=threads)  # fmt: skip
     model = load_model(path, device="cpu")
-    steps, eta = model.sampling()
-    methods = methods_for(model, steps=steps, eta=eta)
-    methods.pop("fourier oracle (reference)", None)
-    metrics = evaluate({"held-out": [read[-1]]}, methods).summary["held-out"]
+    metrics = _scores(model, held_out)
     planned = {"bridge": recipe.bridge.iterations, "generators": recipe.generators.iterations}
     card = write_card(path, model, spec, metrics, init, command,
                       planned=planned if result.stopped else None,
-                      held_out=f"the last of your pairs ({read[-1][0]}), never trained on")  # fmt: skip
+                      held_out=held_out_text)  # fmt: skip
     seconds = (_dt.datetime.now() - start).total_seconds()
     return FineTuneResult(path, card, metrics, seconds, result.stopped)
 
 
-def held_out_metrics(model, spec: MicroscopeSpec, fine_tune: FineTuneConfig, *, n: int = 6) -> dict:
-    """The model against the simple baselines on simulated pairs it was not trained on."""
-    from ..evaluation.protocol import methods_for
-    from ..evaluation.run import evaluate
+def held_out_pairs(spec: MicroscopeSpec, fine_tune: FineTuneConfig, *, n: int = 6) -> list:
+    """Simulated pairs for these optics (not drawn around them) with unseen seeds."""
     from ..simulate import simulate_pairs
 
     config = simulation_for(spec, fine_tune).model_copy(update={"acquisition": None})
-    pairs = [(f"held-out {i}", p.low, p.high)
-             for i, p in enumerate(simulate_pairs(config, n=n, shape=fine_tune.shape,
-                                                  seed=fine_tune.seed + 10_000))]  # fmt: skip
-    steps, eta = model.sampling()
-    methods = methods_for(model, steps=steps, eta=eta)
-    methods.pop("fourier oracle (reference)", None)
-    return evaluate({"held-out": pairs}, methods).summary["held-out"]
+    return [(f"held-out {i}", p.low, p.high)
+            for i, p in enumerate(simulate_pairs(config, n=n, shape=fine_tune.shape,
+                                                 seed=fine_tune.seed + 10_000))]  # fmt: skip
 
 
 def write_card(
@@ -412,21 +437,13 @@ def fine_tune_for_microscope(
     -------
     FineTuneResult
     """
-    from ..model_io.weights import load_model
-    from .loop import train
 
     fine_tune = fine_tune or FineTuneConfig()
     path = output_path(name, overwrite=overwrite)
     init = generalist_for(spec)
     recipe = _recipe(spec, fine_tune, path.name.removesuffix(".safetensors"), init)
-    start = _dt.datetime.now()
-    result = train(recipe, path, device=device, init=init, log=path.with_suffix(".csv"),
-                   progress=False, command=command, callback=callback,
-                   step_callback=step_callback, threads=threads)  # fmt: skip
-    model = load_model(path, device="cpu")
-    metrics = held_out_metrics(model, spec, fine_tune)
-    planned = {"bridge": recipe.bridge.iterations, "generators": recipe.generators.iterations}
-    card = write_card(path, model, spec, metrics, init, command,
-                      planned=planned if result.stopped else None)  # fmt: skip
-    seconds = (_dt.datetime.now() - start).total_seconds()
-    return FineTuneResult(path, card, metrics, seconds, result.stopped)
+    return _train_and_card(
+        recipe, path, init, spec, pool=None, held_out=held_out_pairs(spec, fine_tune),
+        held_out_text=None, device=device, threads=threads, callback=callback,
+        step_callback=step_callback, command=command,
+    )  # fmt: skip
