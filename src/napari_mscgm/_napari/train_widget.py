@@ -38,7 +38,6 @@ from napari.qt.threading import thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from pydantic import ValidationError
-from qtpy.QtCore import QEventLoop, QTimer
 from qtpy.QtGui import QColor, QPainter, QPen, QPixmap
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -47,7 +46,7 @@ from ..config.microscope import IMMERSION_INDEX, OBJECTIVES, FineTuneConfig, Mic
 from ..errors import MSCGMError
 from .helpers import device_choices, friendly_error, traceback_text
 from .model_selection import models_changed
-from .worker import Status, relay
+from .worker import Status, relay, wait_for
 
 if TYPE_CHECKING:
     import napari
@@ -99,6 +98,8 @@ class TrainJob:
 
     spec: MicroscopeSpec
     name: str
+    #: Where the model goes (resolved, and checked not to exist, in the main thread).
+    path: Path
     fine_tune: FineTuneConfig
     overwrite: bool
     device: str
@@ -129,11 +130,12 @@ def run_training(job: TrainJob, stop: threading.Event) -> Generator[tuple, None,
     """napari worker: yields ``("step", stage, done, total)`` before each training step and
     ``("validation", row)`` after each validation, and returns an outcome."""
     from ..training.loop import StopTraining
-    from ..training.microscope import fine_tune_for_microscope, fine_tune_on_pairs, output_path
+    from ..training.microscope import fine_tune_for_microscope, fine_tune_on_pairs
+
+    path = job.path
 
     def work(report: Callable[[Any], None]) -> TrainOutcome:
         try:
-            path = output_path(job.name, overwrite=job.overwrite)
 
             def step(stage: str, done: int, total: int) -> None:
                 if stop.is_set():
@@ -214,6 +216,12 @@ def training_error(exc: BaseException) -> str:
     if isinstance(exc, MSCGMError):
         return str(exc)
     return friendly_error(exc, None).replace("Restoration failed", "Training failed")
+
+
+def first_plane(layer: Any) -> np.ndarray:
+    """The first 2D plane of an image layer (its finest level when multiscale)."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    return np.asarray(data[(0,) * (data.ndim - 2)])
 
 
 def eta_text(seconds: float) -> str:
@@ -393,9 +401,7 @@ class TrainWidget(QWidget):
             layer = self.layer.value
             if layer is None:
                 raise MSCGMError("Choose the image to estimate the camera from ('from image').")
-            data = layer.data[0] if layer.multiscale else layer.data
-            plane = np.asarray(data[(0,) * (data.ndim - 2)])
-            camera = camera_from_image(plane)
+            camera = camera_from_image(first_plane(layer))
         sr = self.task.value == "sr2x"
         try:
             return MicroscopeSpec(
@@ -421,9 +427,9 @@ class TrainWidget(QWidget):
         name = self.model_name.value.strip()
         if not name:
             raise MSCGMError("Give the model a name.")
-        output_path(name, overwrite=bool(self.overwrite.value))  # refuses a bad or taken name
+        path = output_path(name, overwrite=bool(self.overwrite.value))  # a bad or taken name
         spec = self.microscope()
-        return TrainJob(spec, name, self.fine_tune_config(), bool(self.overwrite.value),
+        return TrainJob(spec, name, path, self.fine_tune_config(), bool(self.overwrite.value),
                         self.device.value, pairs=self._pairs(spec))  # fmt: skip
 
     def _pairs(self, spec: MicroscopeSpec) -> str | list | None:
@@ -441,12 +447,7 @@ class TrainWidget(QWidget):
         low, high = self.low_layer.value, self.high_layer.value
         if low is None or high is None or low is high:
             raise MSCGMError("Choose two different image layers: the input and its target.")
-
-        def plane(layer: Any) -> np.ndarray:
-            data = layer.data[0] if layer.multiscale else layer.data
-            return np.asarray(data[(0,) * (data.ndim - 2)])
-
-        return pairs_from_images(plane(low), plane(high), scale=spec.scale)
+        return pairs_from_images(first_plane(low), first_plane(high), scale=spec.scale)
 
     @property
     def is_running(self) -> bool:
@@ -501,15 +502,7 @@ class TrainWidget(QWidget):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Process Qt events until the training finishes (for scripts)."""
-        if not self.is_running:
-            return True
-        loop = QEventLoop()
-        self._worker.finished.connect(loop.quit)
-        if timeout is not None:
-            QTimer.singleShot(int(timeout * 1000), loop.quit)
-        if self.is_running:
-            loop.exec()
-        return not self.is_running
+        return wait_for(self._worker, lambda: self.is_running, timeout)
 
     # ------------------------------------------------------------- worker signals
     def _on_report(self, report: tuple) -> None:

@@ -26,7 +26,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QEvent, QEventLoop, QTimer
+from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..config import RestoreOptions
@@ -46,7 +46,7 @@ from .helpers import (
 from .layers import check_layer, is_result, publish
 from .model_selection import LOAD_FROM_FILE, ModelSelection
 from .settings import SETTINGS_ENV, WidgetSettings
-from .worker import Job, ModelCache, Outcome, Status, preload, run_job
+from .worker import Job, ModelCache, Outcome, Status, preload, run_job, wait_for
 
 if TYPE_CHECKING:
     import napari
@@ -330,16 +330,7 @@ class RestoreWidget(ModelSelection, QWidget):
         bool
             True when no run is in progress any more; False on timeout.
         """
-        if not self.is_running:
-            return True
-        loop = QEventLoop()
-        worker = self._state.worker
-        worker.finished.connect(loop.quit)
-        if timeout is not None:
-            QTimer.singleShot(int(timeout * 1000), loop.quit)
-        if self.is_running:
-            loop.exec()
-        return not self.is_running
+        return wait_for(self._state.worker, lambda: self.is_running, timeout)
 
     def _make_job(self, preview: bool) -> Job:
         layer = self.layer.value

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from napari.qt.threading import thread_worker
+from qtpy.QtCore import QEventLoop, QTimer
 
 from ..config import RestoreOptions, RunMetadata
 from ..restoration import MeanStd, restore
@@ -29,6 +30,7 @@ from .helpers import contrast_limits, friendly_error, is_lazy, traceback_text
 
 __all__ = [
     "Cancelled", "Job", "ModelCache", "Outcome", "Status", "compute", "preload", "relay", "run_job",
+    "wait_for",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -213,6 +215,25 @@ def compute(job: Job, cache: ModelCache, progress: Callable[[int, int], None] | 
             else (0.0, max(contrast_limits(std)[1], 1e-6))
         )
     return outcome
+
+
+def wait_for(worker: Any, is_running: Callable[[], bool], timeout: float | None) -> bool:
+    """Process Qt events until ``worker`` finishes or ``timeout`` seconds pass (for scripts).
+
+    Returns
+    -------
+    bool
+        True when nothing is running any more; False on timeout.
+    """
+    if not is_running():
+        return True
+    loop = QEventLoop()
+    worker.finished.connect(loop.quit)
+    if timeout is not None:
+        QTimer.singleShot(int(timeout * 1000), loop.quit)
+    if is_running():
+        loop.exec()
+    return not is_running()
 
 
 def relay(
