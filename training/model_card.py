@@ -30,6 +30,12 @@ p = c.physics
 sr = c.scale > 1
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a CSV file (a training log, a sweep)."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def load(run: str) -> dict | None:
     path = EVAL / run / "metrics.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -135,12 +141,11 @@ if log:
         "| stage | iteration | loss | val PSNR (dB) | val SSIM | elapsed (s) |",
         "|---|---|---|---|---|---|",
     ]
-    with open(log) as fh:
-        for r in csv.DictReader(fh):
-            lines.append(
-                f"| {r['stage']} | {r['iteration']} | {float(r['loss']):.4f} | "
-                f"{float(r['val_psnr']):.2f} | {float(r['val_ssim']):.3f} | {r['elapsed_s']} |"
-            )
+    lines += [
+        f"| {r['stage']} | {r['iteration']} | {float(r['loss']):.4f} | "
+        f"{float(r['val_psnr']):.2f} | {float(r['val_ssim']):.3f} | {r['elapsed_s']} |"
+        for r in read_rows(log)
+    ]
     lines.append("")
 
 main = load(c.name)
@@ -327,23 +332,23 @@ if shift:
 
 sweep = EVAL / f"{c.name}-sweep" / "steps.csv"
 if sweep.exists():
+    rows = read_rows(sweep)
+    steps = ",".join(r["steps"] for r in rows)  # the sweep as it was run
     lines += [
         "## Steps vs quality and diversity",
         "",
         f"`napari-mscgm evaluate --model training/runs/{c.name}.safetensors --data "
-        "<every per-structure set> --limit 1 --steps-sweep 1,2,5,10,20,50` "
+        f"<every per-structure set> --limit 1 --steps-sweep {steps}` "
         "(one image per set, 4 samples each; sample std: mean std over the result's range)",
         "",
         "| steps | PSNR (dB) | SSIM | HF-error | sample std | s / sample |",
         "|---|---|---|---|---|---|",
     ]
-    with open(sweep) as fh:
-        for r in csv.DictReader(fh):
-            lines.append(
-                f"| {r['steps']} | {float(r['psnr']):.2f} | {float(r['ssim']):.3f} | "
-                f"{float(r['hf_error']):.2f} | {float(r['sample_std']):.4f} | "
-                f"{float(r['seconds']):.2f} |"
-            )
+    lines += [
+        f"| {r['steps']} | {float(r['psnr']):.2f} | {float(r['ssim']):.3f} | "
+        f"{float(r['hf_error']):.2f} | {float(r['sample_std']):.4f} | {float(r['seconds']):.2f} |"
+        for r in rows
+    ]
     lines.append("")
 
 if sr and main:
