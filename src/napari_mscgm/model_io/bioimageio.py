@@ -211,8 +211,8 @@ def export_bioimageio(
     path : path
         The ``.zip`` to write.
     image : numpy.ndarray, optional
-        A 2D input plane for the package's test tensors (default: one simulated for
-        the model's optics).
+        A 2D input plane for the package's test tensors (default: the middle 64×64 of
+        the bundled cell sample).
     steps : int, optional
         Bridge steps; the model's default when None.
     overwrite : bool
@@ -223,6 +223,7 @@ def export_bioimageio(
     pathlib.Path
         The package.
     """
+    from ..io.atomic import atomic_path
     from ..model_io.weights import load_model
 
     v0_5 = _spec()
@@ -278,7 +279,6 @@ def export_bioimageio(
         save_model(model, files["mscgm"])
         files["env"].write_text(_environment(), encoding="utf-8")
 
-        step = 1
         inputs = v0_5.InputTensorDescr(
             id=v0_5.TensorId("raw"),
             description="one 2D plane, camera counts or any linear intensity",
@@ -289,7 +289,7 @@ def export_bioimageio(
                     v0_5.SpaceInputAxis(
                         id=v0_5.AxisId(a),
                         scale=p.input_pixel_size_um,
-                        size=v0_5.ParameterizedSize(min=16, step=step),
+                        size=v0_5.ParameterizedSize(min=16, step=1),
                         **space,
                     )
                     for a in ("y", "x")
@@ -386,10 +386,6 @@ def export_bioimageio(
                 }
             },
         )
-        partial = path.with_name(f".{path.name}.partial")
-        try:
+        with atomic_path(path) as partial:  # the one atomic writer
             save_bioimageio_package(description, output_path=partial)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
     return path
