@@ -30,6 +30,7 @@ __all__ = [
     "PairPool",
     "folder_pairs",
     "folder_pool",
+    "pool_of",
     "read_pairs",
 ]
 
@@ -284,7 +285,18 @@ def folder_pool(
     names : sequence of str, optional
         Load only these pair names.
     """
-    pairs = read_pairs(root, scale=scale, names=names)
+    return pool_of(read_pairs(root, scale=scale, names=names), scale=scale, pmin=pmin, pmax=pmax)
+
+
+def pool_of(
+    pairs: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    *,
+    scale: int,
+    pmin: float = 1.0,
+    pmax: float = 99.8,
+) -> PairPool:
+    """``(name, low, high)`` pairs in their own units, each image normalised by its own
+    percentiles (as inference normalises), as a :class:`PairPool`."""
     return PairPool(
         [_normalized(low, pmin, pmax) for _, low, _ in pairs],
         [_normalized(high, pmin, pmax) for _, _, high in pairs],

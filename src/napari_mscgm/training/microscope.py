@@ -266,7 +266,7 @@ def fine_tune_on_pairs(
 
     The last pair is held out for validation and for the card's metrics.
     """
-    from .datasets import PairPool, _normalized, read_pairs
+    from .datasets import pool_of, read_pairs
 
     fine_tune = fine_tune or FineTuneConfig()
     folder = isinstance(pairs, str | os.PathLike)
@@ -278,9 +278,7 @@ def fine_tune_on_pairs(
     init = generalist_for(spec)
     recipe = _recipe(spec, fine_tune, path.name.removesuffix(".safetensors"), init)
     norm = recipe.normalization
-    pool = PairPool([_normalized(lo, norm.pmin, norm.pmax) for _, lo, _ in read],
-                    [_normalized(hi, norm.pmin, norm.pmax) for _, _, hi in read],
-                    spec.scale, [n for n, _, _ in read])  # fmt: skip
+    pool = pool_of(read, scale=spec.scale, pmin=norm.pmin, pmax=norm.pmax)
     multiple = spec.scale * 16
     crop = min(recipe.crop, pool.min_target_size - pool.min_target_size % multiple)
     recipe = recipe.model_copy(update={
